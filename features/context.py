@@ -1,0 +1,96 @@
+"""What an extractor may look at besides its rows: the corpus, the dialogue context of each
+sample, fitted resources and caches.
+
+The dialogue context of a sample is ``turns[:turn]`` of its session: the turn at which the
+staff recommends, and everything after it, is never visible (no leakage). All context tables are
+long-form DataFrames keyed by ``sample_id`` and built once per corpus with joins, so extractors
+stay vectorised.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from features.text import Tokenizer
+from pipelines.corpus import Corpus
+
+
+def stable_hash(obj, n: int = 12) -> str:
+    """Short hash of a JSON-serialisable object (cache keys)."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:n]
+
+
+@dataclass
+class FeatureContext:
+    corpus: Corpus
+    artifacts: Path  # fitted states and resources of one feature pipeline (travel with a run)
+    cache: Path  # cross-run cache (e.g. sentence embeddings keyed by encoder and text hash)
+    lexicon: list[str] = field(default_factory=list)  # E-comm dictionary, fitted on the training corpus
+    show_progress: bool = True
+
+    # -- text ------------------------------------------------------------------------------------
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.lexicon)
+
+    # -- dialogue context --------------------------------------------------------------------------
+    @cached_property
+    def context_turns(self) -> pd.DataFrame:
+        """sample_id, session_id, user_id, turn_idx, role, text, intent, pref_annotated: turns before each sample's turn."""
+        s = self.corpus.samples[["sample_id", "session_id", "user_id", "turn"]]
+        t = self.corpus.turns.merge(s, on="session_id", how="inner")
+        t = t[t["turn_idx"] < t["turn"]]
+        return t.drop(columns="turn").sort_values(["sample_id", "turn_idx"], kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def mentions(self) -> pd.DataFrame:
+        """sample_id, item_id: distinct items linked in the context."""
+        s = self.corpus.samples[["sample_id", "session_id", "turn"]]
+        m = self.corpus.turn_items.merge(s, on="session_id", how="inner")
+        m = m[m["turn_idx"] < m["turn"]]
+        return m[["sample_id", "item_id"]].drop_duplicates().reset_index(drop=True)
+
+    @cached_property
+    def preferences(self) -> pd.DataFrame:
+        """sample_id, turn_idx, text, type: preference words of the user turns in the context.
+
+        Annotated turns use the corpus annotation; the others go through the extractor
+        (``features.preferences``), so a corpus without annotations still has preferences.
+        """
+        from features.preferences import preferences_for_context
+
+        return preferences_for_context(self)
+
+    # -- fitted resources ---------------------------------------------------------------------------
+    def resource_dir(self, name: str, params: dict, build: Callable[[Path], None]) -> str:
+        """Directory (relative to ``artifacts``) holding resource ``name`` built with ``params``.
+
+        Built once: ``build(tmp_dir)`` writes into a temporary directory that is renamed when it
+        returns, so a half-built resource is never mistaken for a finished one.
+        """
+        rel = f"resources/{name}-{stable_hash(params)}"
+        final = Path(self.artifacts) / rel
+        if not final.exists():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
+            try:
+                build(tmp)
+                (tmp / "params.json").write_text(json.dumps(params, sort_keys=True, ensure_ascii=False, default=str))
+                os.replace(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return rel
+
+    def path(self, relative: str) -> Path:
+        return Path(self.artifacts) / relative

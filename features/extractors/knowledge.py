@@ -1,0 +1,1 @@
+"""Feature kinds: placeholder, filled by its owner."""

@@ -1,0 +1,78 @@
+"""Chinese text utilities: a jieba tokenizer that knows the product knowledge base.
+
+E-ConvRec's "E-comm dict": brands, categories and attribute values of the knowledge base are
+added to jieba as a user dictionary, so "拍照清晰" or "雅川青" stay one token instead of being cut
+into characters.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+import jieba
+import pandas as pd
+
+jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
+
+# A token is dropped when it is only punctuation / symbols / whitespace.
+_PUNCT_ONLY = re.compile(r"^[\s\W_]+$", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """NFKC (full-width -> half-width) and ASCII lower-case."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def lexicon_from_items(items: pd.DataFrame, item_attrs: pd.DataFrame) -> list[str]:
+    """The E-comm dictionary: categories and attribute values (brands included), normalised."""
+    words = pd.concat([items["category"], item_attrs["value"]], ignore_index=True).astype(str)
+    words = words.map(normalise_text).str.strip()
+    words = words[(words.str.len() >= 2) & (words.str.len() <= 20) & ~words.str.contains(r"\s", regex=True)]
+    return sorted(set(words))
+
+
+class Tokenizer:
+    """jieba with a user dictionary; results are memoised per distinct text.
+
+    The same instance tokenises training and scoring texts, so the token sets match.
+    """
+
+    def __init__(self, lexicon: Iterable[str] = ()):
+        self.lexicon = sorted(set(lexicon))
+        self._jieba = jieba.Tokenizer()
+        for w in self.lexicon:
+            # High frequency so the KB word wins over jieba's own segmentation.
+            self._jieba.add_word(w, freq=100000)
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def tokenize(self, text: str) -> tuple[str, ...]:
+        hit = self._cache.get(text)
+        if hit is None:
+            norm = normalise_text(text or "")
+            hit = tuple(t for t in self._jieba.lcut(norm) if t.strip() and not _PUNCT_ONLY.match(t))
+            self._cache[text] = hit
+        return hit
+
+    def tokenize_series(self, texts: pd.Series) -> pd.Series:
+        """Tokenise a Series of texts, each distinct text once."""
+        uniq = pd.unique(texts.fillna("").astype(str))
+        toks = {t: self.tokenize(t) for t in uniq}
+        return texts.fillna("").astype(str).map(toks)
+
+    def token_table(self, keys: pd.Series, texts: pd.Series, key_name: str = "key") -> pd.DataFrame:
+        """Long table (key, token) of distinct tokens per key: the vectorised form for joins."""
+        toks = self.tokenize_series(texts.reset_index(drop=True))
+        df = pd.DataFrame({key_name: keys.reset_index(drop=True), "token": toks}).explode("token")
+        return df.dropna(subset=["token"]).drop_duplicates().reset_index(drop=True)
+
+
+@lru_cache(maxsize=4)
+def _cached_tokenizer(lexicon: tuple[str, ...]) -> Tokenizer:
+    return Tokenizer(lexicon)
+
+
+def tokenizer_for(items: pd.DataFrame, item_attrs: pd.DataFrame) -> Tokenizer:
+    """A Tokenizer whose user dictionary is the knowledge base of these items (memoised)."""
+    return _cached_tokenizer(tuple(lexicon_from_items(items, item_attrs)))
