@@ -37,6 +37,13 @@ class FeatureContext:
     cache: Path  # cross-run cache (e.g. sentence embeddings keyed by encoder and text hash)
     lexicon: list[str] = field(default_factory=list)  # E-comm dictionary, fitted on the training corpus
     show_progress: bool = True
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: str, build: Callable[[], object]):
+        """Per-context memo for corpus-level structures (item matrices, ...) shared by partitions."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     # -- text ------------------------------------------------------------------------------------
     @cached_property

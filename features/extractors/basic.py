@@ -1,0 +1,178 @@
+"""Basic features (BF): user profile, item attributes, category/shop, price and numeric stats.
+
+E-ConvRec section 4.3: 14 of the 20 profile fields, the 30 most frequent knowledge-base
+attributes with at most 500 values each (the rest map to the OOV id), plus price.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from features.registry import KindParams, OutputColumn, register
+
+# The 14 profile fields kept for ranking (E-ConvRec keeps 14 of 20). Left out: province (too
+# sparse for ~25k users), active_hours, device_type, city_level (weakly related to purchase
+# choice), promotion_sensitivity and membership_years (duplicate user_level / purchasing_power).
+DEFAULT_PROFILE_FIELDS = [
+    "user_level", "sex", "age", "marital_status", "education", "profession", "has_children",
+    "brand_preference", "avg_pay_monthly", "purchasing_power", "top3_categories_recent",
+    "price_sensitivity", "preferred_color", "shopping_frequency",
+]
+
+
+def _as_category_strings(values: pd.Series) -> pd.Series:
+    """Profile/attribute values as strings; lists joined (order-free); missing stays None."""
+
+    def conv(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return None
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return "|".join(sorted(map(str, v))) if len(v) else None
+        return str(v)
+
+    return values.map(conv)
+
+
+# -- user profile ------------------------------------------------------------------------------------
+class UserProfileParams(KindParams):
+    fields: list[str] = Field(default_factory=lambda: list(DEFAULT_PROFILE_FIELDS))
+    numeric_bins: int = 8  # numeric profile fields are cut at training-user quantiles
+
+
+def _fit_user_profile(ctx, p: UserProfileParams) -> dict:
+    users = ctx.corpus.users
+    train_users = ctx.corpus.samples.loc[ctx.corpus.samples["split"] == "train", "user_id"].unique()
+    edges = {}
+    for f in p.fields:
+        if f in users.columns:
+            if pd.api.types.is_numeric_dtype(users[f]) and not pd.api.types.is_bool_dtype(users[f]):
+                col = users.loc[users["user_id"].isin(train_users), f].astype(float)
+                if col.dropna().empty:
+                    continue
+                qs = np.unique(np.nanquantile(col.dropna(), np.linspace(0, 1, p.numeric_bins + 1)[1:-1]))
+                edges[f] = [float(q) for q in qs]
+    return {"numeric_edges": edges}
+
+
+def _profile_key(field: str) -> str:
+    return field
+
+
+@register(
+    "user_profile",
+    params=UserProfileParams,
+    outputs=lambda p, s: [OutputColumn(_profile_key(f), "categorical") for f in p.fields],
+    fit=_fit_user_profile,
+)
+def user_profile(rows: pd.DataFrame, ctx, p: UserProfileParams, state: dict) -> pd.DataFrame:
+    """User profile fields as categorical features (numeric fields bucketised at training quantiles)."""
+    users = ctx.corpus.users.set_index("user_id")
+    out = {}
+    for f in p.fields:
+        col = users[f] if f in users.columns else pd.Series(None, index=users.index, dtype=object)
+        edges = state["numeric_edges"].get(f)
+        if edges is not None:
+            num = pd.to_numeric(col, errors="coerce")
+            b = np.searchsorted(np.asarray(edges), num.to_numpy(), side="right")
+            col = pd.Series(np.where(num.isna(), None, "b" + pd.Series(b, index=num.index).astype(str)), index=num.index)
+        else:
+            col = _as_category_strings(col)
+        out[_profile_key(f)] = rows["user_id"].map(col).to_numpy()
+    return pd.DataFrame(out, index=rows.index)
+
+
+# -- item fields ------------------------------------------------------------------------------------
+class ItemFieldParams(KindParams):
+    field: Literal["category", "shop_id", "item_id"]
+
+
+@register("item_field", params=ItemFieldParams, outputs=[OutputColumn("", "categorical")])
+def item_field(rows: pd.DataFrame, ctx, p: ItemFieldParams, state: dict) -> pd.DataFrame:
+    """One column of the item table (category, shop_id or item_id) as a categorical feature."""
+    if p.field == "item_id":
+        vals = rows["item_id"].astype(str)
+    else:
+        vals = rows["item_id"].map(ctx.corpus.items.set_index("item_id")[p.field])
+    return pd.DataFrame({"": vals.to_numpy()}, index=rows.index)
+
+
+class ItemAttributesParams(KindParams):
+    top_k: int = 30  # attributes kept, by number of items that have them
+    max_vocab: int = 500  # values kept per attribute (the most frequent in training rows)
+
+
+def _fit_item_attributes(ctx, p: ItemAttributesParams) -> dict:
+    counts = ctx.corpus.item_attrs.groupby("name", sort=False)["item_id"].nunique()
+    # Most frequent first; ties by name so the choice is deterministic.
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"attributes": [name for name, _ in order[: p.top_k]]}
+
+
+@register(
+    "item_attributes",
+    params=ItemAttributesParams,
+    # Keys are ASCII (TensorFlow input names); the state maps attrNN back to the KB name.
+    outputs=lambda p, s: [OutputColumn(f"attr{i:02d}", "categorical") for i in range(len(s["attributes"]))],
+    fit=_fit_item_attributes,
+)
+def item_attributes(rows: pd.DataFrame, ctx, p: ItemAttributesParams, state: dict) -> pd.DataFrame:
+    """The top-k most frequent knowledge-base attributes of the candidate, one categorical column each."""
+    names = state["attributes"]
+    attrs = ctx.corpus.item_attrs
+    attrs = attrs[attrs["name"].isin(names) & attrs["item_id"].isin(rows["item_id"].unique())]
+    wide = attrs.drop_duplicates(["item_id", "name"]).pivot(index="item_id", columns="name", values="value")
+    out = {}
+    for i, name in enumerate(names):
+        col = wide[name] if name in wide.columns else pd.Series(dtype=object)
+        out[f"attr{i:02d}"] = rows["item_id"].map(col).to_numpy(dtype=object)
+    return pd.DataFrame(out, index=rows.index)
+
+
+# -- price --------------------------------------------------------------------------------------------
+class PriceParams(KindParams):
+    transform: Literal["none", "log1p", "standard", "minmax"] = "log1p"
+    budget_field: str = "avg_pay_monthly"
+
+
+@register(
+    "price",
+    params=PriceParams,
+    outputs=[OutputColumn("", "numeric"), OutputColumn("to_budget", "numeric")],
+)
+def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
+    """Candidate price, and its ratio to the user's monthly spend (log of the ratio)."""
+    price = rows["item_id"].map(ctx.corpus.items.set_index("item_id")["price"]).astype(float)
+    users = ctx.corpus.users
+    if p.budget_field in users.columns:
+        budget = pd.to_numeric(rows["user_id"].map(users.set_index("user_id")[p.budget_field]), errors="coerce")
+    else:
+        budget = pd.Series(np.nan, index=rows.index)
+    ratio = np.log((price + 1.0) / (budget.clip(lower=0) + 1.0))
+    return pd.DataFrame({"": price.to_numpy(), "to_budget": ratio.to_numpy()}, index=rows.index)
+
+
+# -- behaviour statistics ----------------------------------------------------------------------------------
+BEHAVIOR_TYPES = ("click", "cart", "favorite", "purchase")
+
+
+class CountParams(KindParams):
+    transform: Literal["none", "log1p", "standard", "minmax"] = "log1p"
+
+
+@register(
+    "item_popularity",
+    params=CountParams,
+    outputs=[OutputColumn(t, "numeric") for t in BEHAVIOR_TYPES],
+)
+def item_popularity(rows: pd.DataFrame, ctx, p: CountParams, state: dict) -> pd.DataFrame:
+    """How often the candidate was clicked, carted, favourited and bought in the behaviour logs."""
+    b = ctx.corpus.behaviors
+    counts = b.groupby(["item_id", "type"]).size().unstack(fill_value=0)
+    out = {}
+    for t in BEHAVIOR_TYPES:
+        col = counts[t] if t in counts.columns else pd.Series(dtype=float)
+        out[t] = rows["item_id"].map(col).fillna(0).to_numpy(dtype=float)
+    return pd.DataFrame(out, index=rows.index)

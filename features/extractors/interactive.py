@@ -1,0 +1,137 @@
+"""Interactive features (IF): the candidate against the items linked earlier in the dialogue.
+
+All three look only at ``ctx.mentions`` (items linked in ``turns[:turn]``), so an item linked at
+or after the recommendation turn never counts. Pairs (candidate, mentioned item) are evaluated
+with array operations over item-level matrices built once per corpus: an attribute-value code
+matrix for ``attr_similarity`` and a sparse title-token matrix for ``title_jaccard``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.registry import KindParams, OutputColumn, register
+
+
+def _mention_pairs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
+    """row_id-aligned pairs: columns pos (position in ``rows``), item_id, mentioned."""
+    left = pd.DataFrame({"pos": np.arange(len(rows)), "sample_id": rows["sample_id"].to_numpy(),
+                         "item_id": rows["item_id"].to_numpy()})
+    m = ctx.mentions.rename(columns={"item_id": "mentioned"})
+    return left.merge(m, on="sample_id", how="inner")[["pos", "item_id", "mentioned"]]
+
+
+def _average_by_row(n_rows: int, pos: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` per row position (0 where a row has no pairs) and the pair counts."""
+    count = np.bincount(pos, minlength=n_rows).astype(np.float64)
+    total = np.bincount(pos, weights=values, minlength=n_rows)
+    mean = np.divide(total, count, out=np.zeros(n_rows), where=count > 0)
+    return mean, count
+
+
+class _ItemIndex:
+    """Dense item positions for the items of one corpus, so pairs become integer arrays."""
+
+    def __init__(self, item_ids: pd.Series):
+        self.ids = pd.Index(pd.unique(item_ids.astype(str)))
+
+    def codes(self, items: pd.Series) -> np.ndarray:
+        """Positions; an item without a KB record gets the extra last row (all empty)."""
+        c = self.ids.get_indexer(items.astype(str))
+        c[c < 0] = len(self.ids)
+        return c
+
+
+def _attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
+    """(items x attribute names) int32 matrix of value codes; 0 = attribute absent."""
+    return ctx.memo("if.attr_matrix", lambda: _build_attr_matrix(ctx))
+
+
+def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
+    attrs = ctx.corpus.item_attrs.drop_duplicates(["item_id", "name"])
+    index = _ItemIndex(ctx.corpus.items["item_id"])
+    name_code, _ = pd.factorize(attrs["name"])
+    value_code, _ = pd.factorize(attrs["name"].astype(str) + "\x1f" + attrs["value"].astype(str))
+    mat = np.zeros((len(index.ids) + 1, name_code.max() + 1 if len(name_code) else 1), np.int32)
+    mat[index.codes(attrs["item_id"]), name_code] = value_code + 1
+    mat[-1] = 0  # the extra last row stands for items without a KB record
+    return index, mat
+
+
+@register(
+    "mention_flag",
+    params=KindParams,
+    outputs=[OutputColumn("", "numeric")],
+)
+def mention_flag(rows: pd.DataFrame, ctx, p: KindParams, state: dict) -> pd.DataFrame:
+    """1 if the candidate was linked in the dialogue before the recommendation turn, else 0."""
+    key = rows["sample_id"].astype(str) + "\x1f" + rows["item_id"].astype(str)
+    seen = set(ctx.mentions["sample_id"].astype(str) + "\x1f" + ctx.mentions["item_id"].astype(str))
+    return pd.DataFrame({"": key.isin(seen).to_numpy(dtype=float)}, index=rows.index)
+
+
+class SimilarityParams(KindParams):
+    transform: str = "none"  # already in [0, 1]
+    chunk_pairs: int = 1_000_000  # bounds the temporary arrays
+
+
+@register(
+    "attr_similarity",
+    params=SimilarityParams,
+    outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric")],
+)
+def attr_similarity(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
+    """Mean over mentioned items of (#attributes with equal values) / (#distinct attribute names of both)."""
+    pairs = _mention_pairs(rows, ctx)
+    index, mat = _attr_matrix(ctx)
+    a = index.codes(pairs["item_id"])
+    b = index.codes(pairs["mentioned"])
+    sims = np.empty(len(pairs))
+    for s in range(0, len(pairs), p.chunk_pairs):
+        va, vb = mat[a[s : s + p.chunk_pairs]], mat[b[s : s + p.chunk_pairs]]
+        same = ((va == vb) & (va > 0)).sum(1)
+        union = ((va > 0) | (vb > 0)).sum(1)
+        sims[s : s + p.chunk_pairs] = np.divide(same, union, out=np.zeros(len(same)), where=union > 0)
+    mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
+    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)
+
+
+def _title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
+    """Binary (items x tokens) CSR matrix of title token sets, and the set sizes."""
+    return ctx.memo("if.title_matrix", lambda: _build_title_matrix(ctx))
+
+
+def _build_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
+    items = ctx.corpus.items
+    index = _ItemIndex(items["item_id"])
+    table = ctx.tokenizer.token_table(items["item_id"].astype(str), items["title"], key_name="item_id")
+    tok_code, tokens = pd.factorize(table["token"])
+    r = index.codes(table["item_id"])
+    mat = sp.csr_matrix(
+        (np.ones(len(r), np.float32), (r, tok_code)), shape=(len(index.ids) + 1, max(len(tokens), 1))
+    )
+    mat.data[:] = 1.0  # sets, not counts
+    sizes = np.asarray(mat.sum(1)).ravel()
+    return index, mat, sizes
+
+
+@register(
+    "title_jaccard",
+    params=SimilarityParams,
+    outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric")],
+)
+def title_jaccard(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
+    """Mean over mentioned items of the Jaccard similarity of the two titles' jieba token sets."""
+    pairs = _mention_pairs(rows, ctx)
+    index, mat, sizes = _title_matrix(ctx)
+    a = index.codes(pairs["item_id"])
+    b = index.codes(pairs["mentioned"])
+    sims = np.empty(len(pairs))
+    for s in range(0, len(pairs), p.chunk_pairs):
+        ia, ib = a[s : s + p.chunk_pairs], b[s : s + p.chunk_pairs]
+        inter = np.asarray(mat[ia].multiply(mat[ib]).sum(1)).ravel()
+        union = sizes[ia] + sizes[ib] - inter
+        sims[s : s + p.chunk_pairs] = np.divide(inter, union, out=np.zeros(len(inter)), where=union > 0)
+    mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
+    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)

@@ -1,0 +1,342 @@
+"""Materialisation: one code path from a corpus to ranker-ready arrays, for training and scoring.
+
+``FeaturePipeline`` follows scikit-learn's vocabulary:
+
+* ``fit(corpus)``: fits each kind's state (e.g. the 30 attributes kept, trained word vectors, the
+  pretrained knowledge graph), computes the raw feature columns, and fits vocabularies and
+  normalisation statistics on the *training split only*. Everything fitted is JSON (``state.json``)
+  or a file under ``resources/`` next to it.
+* ``transform(corpus)``: raw columns through the same extractors, then the fitted encoders, to a
+  ``FeatureTable`` of numpy arrays. Batch scoring calls exactly this method.
+
+Raw columns are cached as parquet, one file per feature, keyed by a hash of the feature's entry,
+its kind's code, its fitted state and the corpus, so a rerun with nothing changed reads the cache
+and changing one feature recomputes only that feature.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from features.context import FeatureContext, stable_hash
+from features.registry import OutputColumn, get_kind
+from features.space import OOV_ID, PAD_ID, FeatureSpace, Field
+from features.spec import FeatureEntry, FeatureSpec
+from features.text import lexicon_from_items
+from pipelines.corpus import Corpus
+
+STATE_FILE = "state.json"
+
+
+def _code_hash(entry: FeatureEntry) -> str:
+    kind = get_kind(entry.kind)
+    src = inspect.getsource(sys.modules[kind.transform.__module__])
+    if entry.kind == "python":
+        from features.extractors.custom import code_version
+
+        src += code_version(entry.params)
+    return hashlib.sha256(src.encode()).hexdigest()[:12]
+
+
+def _partitions(rows: pd.DataFrame, max_rows: int) -> list[pd.DataFrame]:
+    """Contiguous slices of whole samples with at most about ``max_rows`` rows each."""
+    if len(rows) <= max_rows:
+        return [rows]
+    starts = np.flatnonzero(rows["sample_id"].to_numpy()[1:] != rows["sample_id"].to_numpy()[:-1]) + 1
+    cuts, last = [0], 0
+    for s in starts:
+        if s - last >= max_rows:
+            cuts.append(s)
+            last = s
+    cuts.append(len(rows))
+    return [rows.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+def _atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _ids_matrix(col: pd.Series, maxlen: int) -> np.ndarray:
+    """Ragged id lists -> (n, maxlen) int32, truncated from the front (keep the first ids), 0-padded."""
+    out = np.zeros((len(col), maxlen), np.int32)
+    lens = col.map(lambda v: 0 if v is None or (isinstance(v, float) and np.isnan(v)) else min(len(v), maxlen))
+    lens = lens.to_numpy()
+    flat = [np.asarray(v[:l], np.int32) for v, l in zip(col.to_numpy(), lens) if l]
+    if flat:
+        r = np.repeat(np.arange(len(col)), lens)
+        c = np.concatenate([np.arange(l) for l in lens if l])
+        out[r, c] = np.concatenate(flat)
+    return out
+
+
+@dataclass
+class FeatureTable:
+    """Materialised features of a corpus: row metadata plus one array per output column."""
+
+    rows: pd.DataFrame  # row_id, sample_id, session_id, user_id, turn, item_id, position, label, split
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.rows["label"].to_numpy(np.float32)
+
+    @property
+    def groups(self) -> np.ndarray:
+        return self.rows["sample_id"].to_numpy()
+
+    def mask(self, split: str | None) -> np.ndarray:
+        if split is None:
+            return np.ones(len(self.rows), bool)
+        return (self.rows["split"] == split).to_numpy()
+
+    def X(self, space: FeatureSpace, split: str | None = None) -> dict[str, np.ndarray]:
+        m = self.mask(split)
+        return {f.name: self.arrays[f.name][m] for f in space.fields}
+
+    def save_npz(self, path: Path, space: FeatureSpace) -> None:
+        """features.npz (arrays by field name + label + split + group) and feature_space.json."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        space.save(path)
+        np.savez(path / "features.npz", label=self.labels, split=self.rows["split"].astype(str).to_numpy(),
+                 group=pd.factorize(self.rows["sample_id"])[0], **{f.name: self.arrays[f.name] for f in space.fields})
+
+
+class FeaturePipeline:
+    """Fit/transform a feature spec over corpora; see the module docstring."""
+
+    def __init__(self, spec: FeatureSpec, store: str | Path, cache: str | Path | None = None,
+                 partition_rows: int = 250_000, show_progress: bool = True):
+        self.spec = spec
+        self.store = Path(store)
+        self.cache = Path(cache) if cache else self.store / "cache"
+        self.partition_rows = partition_rows
+        self.show_progress = show_progress
+        self.state: dict = {}
+        self.fitted_ = False
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def context(self, corpus: Corpus) -> FeatureContext:
+        return FeatureContext(corpus, self.store, self.cache, list(self.state.get("lexicon", [])), self.show_progress)
+
+    def outputs(self, entry: FeatureEntry) -> list[OutputColumn]:
+        kind = get_kind(entry.kind)
+        return kind.outputs(entry.params, self.state["features"][entry.name]["state"])
+
+    def _raw_key(self, entry: FeatureEntry, corpus_fp: str) -> str:
+        st = self.state["features"][entry.name]["state"]
+        return stable_hash([entry.kind, get_kind(entry.kind).version, _code_hash(entry), entry.params_dict(),
+                            st, corpus_fp, stable_hash(self.state.get("lexicon", []))], n=16)
+
+    def _compute_raw(self, ctx: FeatureContext, rows: pd.DataFrame, entry: FeatureEntry) -> pd.DataFrame:
+        """Raw output columns of one feature (ids outputs already padded to (n, maxlen) blocks)."""
+        kind = get_kind(entry.kind)
+        st = self.state["features"][entry.name]["state"]
+        outs = self.outputs(entry)
+        parts = []
+        for part in _partitions(rows, self.partition_rows):
+            df = kind.transform(part, ctx, entry.params, st)
+            missing = [o.key for o in outs if o.key not in df.columns]
+            if missing:
+                raise RuntimeError(f"feature '{entry.name}' (kind {entry.kind}) did not produce output(s) {missing}")
+            cols = {}
+            for o in outs:
+                col = o.column(entry.name)
+                if o.kind == "ids":
+                    mat = _ids_matrix(df[o.key], o.maxlen)
+                    cols.update({f"{col}[{j}]": mat[:, j] for j in range(o.maxlen)})
+                elif o.kind == "numeric":
+                    cols[col] = pd.to_numeric(df[o.key], errors="coerce").to_numpy(np.float64)
+                else:
+                    v = df[o.key]
+                    cols[col] = v.where(v.isna(), v.astype(str)).to_numpy(dtype=object)
+            parts.append(pd.DataFrame(cols))
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def raw(self, corpus: Corpus, entries: list[FeatureEntry] | None = None, use_cache: bool = True) -> pd.DataFrame:
+        """Raw feature columns for every candidate row, from the parquet cache where possible."""
+        entries = list(self.spec.features) if entries is None else entries
+        ctx = self.context(corpus)
+        rows = corpus.candidate_rows()
+        fp = corpus.fingerprint() if use_cache else ""
+        frames = []
+        bar = tqdm(entries, desc="features", unit="feature", disable=not self.show_progress, leave=False)
+        for entry in bar:
+            bar.set_postfix_str(entry.name)
+            path = self.store / "raw" / f"{entry.name}-{self._raw_key(entry, fp)}.parquet" if use_cache else None
+            if path is not None and path.exists():
+                df = pd.read_parquet(path)
+            else:
+                df = self._compute_raw(ctx, rows, entry)
+                if path is not None:
+                    _atomic_write_parquet(df, path)
+            frames.append(df)
+        return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=range(len(rows)))
+
+    # -- fit / transform ------------------------------------------------------------------------------------
+    def fit(self, corpus: Corpus) -> "FeaturePipeline":
+        self.state = {"lexicon": lexicon_from_items(corpus.items, corpus.item_attrs), "features": {}}
+        ctx = self.context(corpus)
+        for entry in tqdm(self.spec.features, desc="fit feature kinds", disable=not self.show_progress, leave=False):
+            kind = get_kind(entry.kind)
+            st = kind.fit(ctx, entry.params) if kind.fit else {}
+            self.state["features"][entry.name] = {"kind": entry.kind, "group": entry.group, "state": st}
+        raw = self.raw(corpus)
+        train = (corpus.candidate_rows()["split"] == "train").to_numpy()
+        if not train.any():
+            raise ValueError("the corpus has no training rows (split == 'train'); cannot fit vocabularies")
+        for entry in self.spec.features:
+            enc = {}
+            for o in self.outputs(entry):
+                col = o.column(entry.name)
+                if o.kind == "categorical":
+                    enc[col] = _fit_vocab(raw[col][train], entry.params.max_vocab, entry.params.min_count)
+                elif o.kind == "numeric":
+                    enc[col] = _fit_numeric(raw[col].to_numpy()[train], entry.params.transform, entry.params.fill)
+                else:
+                    sizes = self.state["features"][entry.name]["state"].get("vocab_sizes", {})
+                    if o.vocab not in sizes:
+                        raise RuntimeError(f"feature '{entry.name}': state has no vocab_sizes['{o.vocab}']")
+                    enc[col] = {"vocab": o.vocab, "vocab_size": int(sizes[o.vocab]), "maxlen": o.maxlen}
+            self.state["features"][entry.name]["encoders"] = enc
+        self.state["spec"] = self.spec.to_dict()
+        self.fitted_ = True
+        self._last = (corpus.fingerprint(), raw)
+        return self
+
+    def transform(self, corpus: Corpus, use_cache: bool = True) -> FeatureTable:
+        if not self.fitted_:
+            raise RuntimeError("FeaturePipeline.transform called before fit (or load)")
+        last = getattr(self, "_last", None)
+        raw = last[1] if use_cache and last and last[0] == corpus.fingerprint() else self.raw(corpus, use_cache=use_cache)
+        arrays: dict[str, np.ndarray] = {}
+        for entry in self.spec.features:
+            enc = self.state["features"][entry.name]["encoders"]
+            for o in self.outputs(entry):
+                col = o.column(entry.name)
+                if o.kind == "categorical":
+                    arrays[col] = _apply_vocab(raw[col], enc[col])
+                elif o.kind == "numeric":
+                    arrays[col] = _apply_numeric(raw[col].to_numpy(np.float64), enc[col])
+                else:
+                    block = raw[[f"{col}[{j}]" for j in range(o.maxlen)]].to_numpy(np.int32)
+                    arrays[col] = np.where((block < 0) | (block >= enc[col]["vocab_size"]), OOV_ID, block).astype(np.int32)
+        return FeatureTable(corpus.candidate_rows(), arrays)
+
+    def fit_transform(self, corpus: Corpus) -> FeatureTable:
+        return self.fit(corpus).transform(corpus)
+
+    # -- feature space -----------------------------------------------------------------------------------------
+    def feature_space(self, feature_set: str = "all") -> FeatureSpace:
+        fields = []
+        pretrained: dict[str, np.ndarray] = {}
+        for entry in self.spec.entries_for(feature_set):
+            enc = self.state["features"][entry.name]["encoders"]
+            for o in self.outputs(entry):
+                col = o.column(entry.name)
+                if o.kind == "categorical":
+                    fields.append(Field(col, "categorical", vocab_size=len(enc[col]["values"]) + 2, group=entry.group))
+                elif o.kind == "numeric":
+                    fields.append(Field(col, "dense", dim=1, group=entry.group))
+                else:
+                    fields.append(Field(col, "sequence", vocab_size=enc[col]["vocab_size"], dim=o.maxlen,
+                                        vocab=o.vocab, group=entry.group))
+                    if o.vocab not in pretrained:
+                        mat = self._pretrained(entry, o.vocab)
+                        if mat is not None:
+                            pretrained[o.vocab] = mat
+        return FeatureSpace(fields, pretrained)
+
+    def _pretrained(self, entry: FeatureEntry, vocab: str) -> np.ndarray | None:
+        rel = self.state["features"][entry.name]["state"].get("pretrained", {}).get(vocab)
+        return np.load(self.store / rel) if rel else None
+
+    # -- persistence -------------------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> None:
+        """Write state.json and the fitted resources into ``directory`` (atomically)."""
+        d = Path(directory)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}-", dir=d.parent))
+        (tmp / STATE_FILE).write_text(json.dumps(self.state, ensure_ascii=False, indent=1, default=str))
+        if (self.store / "resources").exists():
+            shutil.copytree(self.store / "resources", tmp / "resources", copy_function=_link_or_copy)
+        if d.exists():
+            shutil.rmtree(d)
+        os.replace(tmp, d)
+
+    @classmethod
+    def load(cls, directory: str | Path, spec: FeatureSpec | None = None, **kwargs) -> "FeaturePipeline":
+        from features.spec import parse_spec
+
+        d = Path(directory)
+        state = json.loads((d / STATE_FILE).read_text())
+        spec = spec or parse_spec(state["spec"], source=str(d / STATE_FILE))
+        pipe = cls(spec, store=d, **kwargs)
+        pipe.state = state
+        pipe.fitted_ = True
+        return pipe
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+# -- encoders (fitted on training rows, stored as JSON) ------------------------------------------------------------
+def _fit_vocab(values: pd.Series, max_vocab: int, min_count: int) -> dict:
+    counts = values.dropna().value_counts()
+    counts = counts[counts >= min_count]
+    # Most frequent first, ties broken by the value itself: deterministic across runs.
+    order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:max_vocab]
+    return {"values": [str(v) for v, _ in order]}
+
+
+def _apply_vocab(values: pd.Series, enc: dict) -> np.ndarray:
+    index = pd.Index(enc["values"])
+    ids = index.get_indexer(values.astype(object).where(values.notna(), None)) + 2
+    ids[ids == 1] = OOV_ID  # get_indexer's -1 (unseen) + 2
+    ids[values.isna().to_numpy()] = PAD_ID
+    return ids.astype(np.int32)
+
+
+def _pre(x: np.ndarray, transform: str) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x)) if transform == "log1p" else x
+
+
+def _fit_numeric(x: np.ndarray, transform: str, fill: float) -> dict:
+    v = _pre(x.astype(np.float64), transform)
+    v = v[np.isfinite(v)]
+    mean = float(v.mean()) if v.size else 0.0
+    std = float(v.std()) if v.size else 1.0
+    lo = float(v.min()) if v.size else 0.0
+    hi = float(v.max()) if v.size else 1.0
+    return {"transform": transform, "mean": mean, "std": std if std > 0 else 1.0, "min": lo,
+            "max": hi if hi > lo else lo + 1.0, "fill": fill}
+
+
+def _apply_numeric(x: np.ndarray, enc: dict) -> np.ndarray:
+    t = enc["transform"]
+    v = _pre(x, t)
+    if t in ("standard", "log1p"):
+        v = (v - enc["mean"]) / enc["std"]
+    elif t == "minmax":
+        v = (v - enc["min"]) / (enc["max"] - enc["min"])
+    v = np.where(np.isfinite(v), v, enc["fill"])
+    return v.astype(np.float32)
