@@ -127,9 +127,9 @@ def describe_kinds() -> str:
     base = set(KindParams.model_fields)
     for k in kinds().values():
         own = [
-            f"{n}={f.default!r}" if not f.is_required() else f"{n} (required)"
+            f"{n} (required)" if f.is_required() else f"{n}={f.get_default(call_default_factory=True)!r}"
             for n, f in k.params.model_fields.items()
-            if n not in base
+            if n not in base or f.default != KindParams.model_fields[n].default
         ]
         lines.append(f"{k.name:<22} {k.help}")
         if own:
