@@ -1,0 +1,76 @@
+"""Interactive features (IF) on a hand-written case; values computed by hand in the comments."""
+import numpy as np
+import pytest
+
+from features.context import FeatureContext
+from features.registry import get_kind
+from pipelines.corpus import Corpus
+from tests.conftest import tiny_records
+
+
+def run_kind(corpus, kind, **params):
+    k = get_kind(kind)
+    ctx = FeatureContext(corpus, artifacts=None, cache=None, lexicon=["华为", "曜金黑", "雅川青", "手机", "小米", "白色"])
+    rows = corpus.candidate_rows()
+    p = k.params(**params)
+    state = k.fit(ctx, p) if k.fit else {}
+    out = k.transform(rows, ctx, p, state)
+    out.index = list(zip(rows["sample_id"], rows["item_id"]))
+    return out
+
+
+def test_mention_flag_counts_only_turns_before_the_recommendation(tiny_corpus):
+    out = run_kind(tiny_corpus, "mention_flag")[""]
+    # X1: I1 linked at turn 1 (< 3); I2 linked AT turn 3 and I3 after it: neither counts.
+    assert out[("X1", "I1")] == 1.0
+    assert out[("X1", "I2")] == 0.0
+    assert out[("X1", "I3")] == 0.0
+    # X2: I3 is linked at the recommendation turn 1 itself: not context.
+    assert out[("X2", "I3")] == 0.0
+
+
+def test_attr_similarity_hand_computed(tiny_corpus):
+    out = run_kind(tiny_corpus, "attr_similarity")
+    # I2 vs I1: same values on 品牌 (华为) and 内存 (12GB); names together {品牌, 颜色, 内存, 系统} -> 2/4.
+    assert out.loc[[("X1", "I2")], ""].item() == pytest.approx(0.5)
+    # I3 vs I1: nothing equal; names together {品牌, 颜色, 内存} -> 0/3.
+    assert out.loc[[("X1", "I3")], ""].item() == 0.0
+    # I1 vs itself: 3/3.
+    assert out.loc[[("X1", "I1")], ""].item() == 1.0
+    assert out.loc[[("X1", "I1")], "no_mention"].item() == 0.0
+    # X2 has no mention before its turn: 0 and the indicator set.
+    assert out.loc[[("X2", "I3")], ""].item() == 0.0
+    assert out.loc[[("X2", "I3")], "no_mention"].item() == 1.0
+
+
+def test_title_jaccard_uses_jieba_tokens(tiny_corpus):
+    out = run_kind(tiny_corpus, "title_jaccard")
+    # "华为拍照手机曜金黑" has no spaces: whitespace splitting would give one token and Jaccard 0.
+    # jieba (with the KB words): {华为, 拍照, 手机, 曜金黑}; I1 "华为 Mate60 雅川青 手机":
+    # {华为, mate60, 雅川青, 手机}. Shared {华为, 手机}: 2 / 6.
+    assert out.loc[[("X1", "I2")], ""].item() == pytest.approx(2 / 6)
+    # I3 {小米, 白色, 手机} vs I1: shared {手机}: 1 / 6.
+    assert out.loc[[("X1", "I3")], ""].item() == pytest.approx(1 / 6)
+    assert out.loc[[("X2", "I3")], "no_mention"].item() == 1.0
+
+
+def test_average_over_several_mentioned_items():
+    rec = tiny_records()
+    # Link I3 as well before the recommendation turn of X1: I2's similarity is the mean over {I1, I3}.
+    rec["sessions"][0]["turns"][1]["items"] = ["I1", "I3"]
+    corpus = Corpus.from_records(**rec)
+    out = run_kind(corpus, "attr_similarity")
+    # I2 vs I3: 0 equal, names {品牌, 颜色, 内存, 系统} -> 0. Mean (0.5 + 0) / 2.
+    assert out.loc[[("X1", "I2")], ""].item() == pytest.approx(0.25)
+    jac = run_kind(corpus, "title_jaccard")
+    # I2 vs I3: shared {手机} of {华为, 拍照, 手机, 曜金黑, 小米, 白色} -> 1/6; mean (1/3 + 1/6) / 2.
+    assert jac.loc[[("X1", "I2")], ""].item() == pytest.approx((2 / 6 + 1 / 6) / 2)
+
+
+def test_item_without_kb_attributes_gets_zero_similarity():
+    rec = tiny_records()
+    rec["items"][2]["attributes"] = {}
+    corpus = Corpus.from_records(**rec)
+    out = run_kind(corpus, "attr_similarity")
+    assert out.loc[[("X1", "I3")], ""].item() == 0.0
+    assert np.isfinite(out[""].to_numpy()).all()
