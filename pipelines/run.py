@@ -1,0 +1,248 @@
+"""``python -m pipelines.run econvrec_rank``: the whole experiment, end to end.
+
+corpus (embedded default or ``--data``) -> feature pipeline (fitted on the training split,
+cached) -> every (ranker, feature set) of the config trained with early stopping on validation
+AUC -> test metrics -> ``report.md``, ``metrics.json``/``.csv``, plots, saved models.
+
+Each (ranker, feature set) result is written to a temporary directory and renamed when complete,
+so an interrupted run, rerun, skips what is finished and never reads a half-written result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from features.context import stable_hash
+from pipelines.experiment import ConfigError, ExperimentConfig, find_config, load_experiment
+
+CACHE_ENV = "ECONVREC_CACHE"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "econvrec_rank"))
+
+
+def log(msg: str) -> None:
+    print(f"[econvrec] {msg}", flush=True)
+
+
+def _atomic_dir(final: Path):
+    """Context manager: yields a temp dir next to ``final``; renamed to ``final`` on success."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def cm():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        try:
+            yield tmp
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    return cm()
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False, default=float)
+    os.replace(tmp, path)
+
+
+# -- steps ------------------------------------------------------------------------------------------------
+def load_data(cfg: ExperimentConfig):
+    from pipelines.corpus import load_corpus
+
+    if cfg.data:
+        path = cfg.resolve(cfg.data)
+        log(f"loading corpus {path}")
+        return load_corpus(path, policy="strict", seed=cfg.seed)
+    from pipelines.generate import default_corpus_dir
+
+    path = default_corpus_dir(scale=cfg.scale, seed=cfg.seed, cache_root=cache_root())
+    log(f"embedded default corpus ({cfg.scale}, seed {cfg.seed}) at {path}")
+    return load_corpus(path, policy="strict", seed=cfg.seed)
+
+
+def build_features(cfg: ExperimentConfig, corpus, run_dir: Path):
+    from features.materialize import FeaturePipeline
+    from features.spec import load_spec
+
+    spec = load_spec(cfg.resolve(cfg.feature_spec))
+    store = cache_root() / "features" / corpus.fingerprint()
+    pipe = FeaturePipeline(spec, store, cache=cache_root() / "cache")
+    t0 = time.perf_counter()
+    table = pipe.fit_transform(corpus)
+    log(f"features: {len(table.rows):,} candidate rows, {len(table.arrays)} columns in {time.perf_counter() - t0:.1f}s")
+    pipe.save(run_dir / "features")
+    save_reference(corpus, run_dir / "reference")
+    return pipe, table
+
+
+def save_reference(corpus, directory: Path) -> None:
+    """Users, items and behaviour logs the scorer looks up known ids in (parquet)."""
+    if (directory / "COMPLETE").exists():
+        return
+    with _atomic_dir(directory) as tmp:
+        for name in ("users", "items", "item_attrs", "behaviors"):
+            getattr(corpus, name).to_parquet(tmp / f"{name}.parquet", index=False)
+        (tmp / "COMPLETE").write_text(corpus.fingerprint())
+
+
+def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig, pipe, table, out: Path,
+              seed: int) -> dict:
+    from rankers.metrics import evaluate
+    from rankers.registry import build
+
+    space = pipe.feature_space(feature_set)
+    params = {**hparams}
+    ranker = build(model, space, config=cfg.resolve(cfg.models_dir), **params)
+    if "seed" in ranker.hparams:
+        ranker.hparams["seed"] = seed
+    t0 = time.perf_counter()
+    ranker.fit(table.X(space, "train"), table.labels[table.mask("train")],
+               table.X(space, "valid"), table.labels[table.mask("valid")], table.groups[table.mask("valid")])
+    train_s = time.perf_counter() - t0
+    test = table.mask("test")
+    t1 = time.perf_counter()
+    scores = ranker.predict(table.X(space, "test"))
+    score_s = time.perf_counter() - t1
+    metrics = evaluate(table.labels[test], scores, table.groups[test])
+    result = {"model": model, "feature_set": feature_set, **metrics, "train_s": train_s,
+              "score_rows_per_s": float(test.sum() / max(score_s, 1e-9)), "n_fields": len(space.fields),
+              "history": ranker.history_}
+    with _atomic_dir(out) as tmp:
+        ranker.save(tmp / "model")
+        rows = table.rows.loc[test, ["sample_id", "item_id", "label"]].reset_index(drop=True)
+        rows["score"] = scores
+        rows.to_parquet(tmp / "test_predictions.parquet", index=False)
+        (tmp / "result.json").write_text(json.dumps(result, indent=1, default=float))
+    return result
+
+
+def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True) -> Path:
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    t_start = time.perf_counter()
+    corpus = load_data(cfg)
+    tag = Path(cfg.data).name if cfg.data else cfg.scale
+    run_dir = Path(out) if out else Path("runs") / f"{cfg.name}-{tag}-seed{cfg.seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), allow_unicode=True, sort_keys=False))
+    spec_path = cfg.resolve(cfg.feature_spec)
+    shutil.copyfile(spec_path, run_dir / "feature_spec.yaml")
+    log(f"run directory {run_dir}")
+    pipe, table = build_features(cfg, corpus, run_dir)
+    for fs in {fs for _, fs, _ in cfg.pairs()}:
+        pipe.spec.entries_for(fs)  # unknown set -> clear error before any training
+    results = []
+    pairs = cfg.pairs()
+    for i, (model, fs, hp) in enumerate(pairs, 1):
+        key = stable_hash([model, fs, hp, cfg.seed, pipe.state, _models_config_text(cfg, model)])
+        out_dir = run_dir / "results" / f"{model}__{fs.replace('+', '_')}"
+        res_file = out_dir / "result.json"
+        if res_file.exists() and json.loads(res_file.read_text()).get("key") == key:
+            log(f"[{i}/{len(pairs)}] {model} on {fs}: finished earlier, reusing")
+            results.append(json.loads(res_file.read_text()))
+            continue
+        log(f"[{i}/{len(pairs)}] training {model} on {fs} ...")
+        res = train_one(model, fs, hp, cfg, pipe, table, out_dir, cfg.seed)
+        res["key"] = key
+        _write_json_atomic(res_file, res)
+        log(f"    test AUC {res['auc']:.4f}  Top@1 {res['top@1']:.4f}  ({res['train_s']:.1f}s)")
+        results.append(res)
+    from pipelines.report import write_report
+
+    report = write_report(run_dir, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start)
+    if show_report:
+        print(report)
+    log(f"done in {time.perf_counter() - t_start:.0f}s; outputs in {run_dir}")
+    return run_dir
+
+
+def _models_config_text(cfg: ExperimentConfig, model: str) -> str:
+    p = cfg.resolve(cfg.models_dir) / f"{model}.yaml"
+    return p.read_text() if p.exists() else ""
+
+
+# -- command line ----------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None]:
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.run",
+        description="Run a named experiment (configs/<name>.yaml): features, rankers, evaluation, report.",
+    )
+    ap.add_argument("experiment", nargs="?", default="econvrec_rank", help="experiment name (default econvrec_rank)")
+    ap.add_argument("--config", help="experiment YAML file (overrides the name)")
+    ap.add_argument("--data", help="corpus directory in the project's format (default: embedded synthetic corpus)")
+    ap.add_argument("--models", help="comma-separated rankers to run (subset of the config, or any registered)")
+    ap.add_argument("--feature-sets", help="comma-separated feature sets (replace the config's)")
+    ap.add_argument("--scale", choices=["tiny", "default", "full"], help="size of the embedded corpus")
+    ap.add_argument("--seed", type=int, help="seed for corpus generation, splits and training")
+    ap.add_argument("--out", help="run directory (default runs/<name>-<scale>-seed<seed>)")
+    args = ap.parse_args(argv)
+    cfg = load_experiment(Path(args.config) if args.config else find_config(args.experiment))
+    upd: dict = {}
+    if args.data:
+        if not Path(args.data).is_dir():
+            raise ConfigError(f"--data {args.data}: not a directory")
+        upd["data"] = str(Path(args.data).resolve())
+    if args.scale:
+        upd["scale"] = args.scale
+    if args.seed is not None:
+        upd["seed"] = args.seed
+    cfg = cfg.model_copy(update=upd)
+    runs = cfg.runs
+    if args.models:
+        from rankers.registry import available
+
+        wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+        unknown = [m for m in wanted if m not in available()]
+        if unknown:
+            raise ConfigError(f"--models: unknown ranker(s) {unknown}; available: {', '.join(available())}")
+        in_cfg = {r.model: r for r in runs}
+        default_sets = sorted({fs for r in runs for fs in r.feature_sets})[-1:] or ["all"]
+        runs = [in_cfg[m] if m in in_cfg else type(runs[0])(model=m, feature_sets=default_sets) for m in wanted]
+    if args.feature_sets:
+        sets = [s.strip() for s in args.feature_sets.split(",") if s.strip()]
+        runs = [r.model_copy(update={"feature_sets": sets}) for r in runs]
+    cfg = cfg.model_copy(update={"runs": runs})
+    return cfg, Path(args.out) if args.out else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from features.spec import SpecError
+
+    try:
+        cfg, out = parse_args(argv)
+        run(cfg, out)
+    except (ConfigError, SpecError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # CorpusError and other input problems carry their own readable message
+        if type(e).__name__ in ("CorpusError",):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
