@@ -162,17 +162,30 @@ class CountParams(KindParams):
     transform: Literal["none", "log1p", "standard", "minmax"] = "log1p"
 
 
+def _fit_item_popularity(ctx, p: CountParams) -> dict:
+    """Counts are fitted once on the training corpus's logs and frozen, like a feature store:
+    a scoring request only carries its own user's history, not everybody's."""
+    b = ctx.corpus.behaviors
+
+    def build(d):
+        counts = b.groupby(["item_id", "type"]).size().unstack(fill_value=0)
+        counts = counts.reindex(columns=list(BEHAVIOR_TYPES), fill_value=0).reset_index()
+        counts.to_parquet(d / "counts.parquet", index=False)
+
+    rel = ctx.resource_dir("item_popularity", {"corpus": ctx.corpus.fingerprint()}, build)
+    return {"counts": f"{rel}/counts.parquet"}
+
+
 @register(
     "item_popularity",
     params=CountParams,
     outputs=[OutputColumn(t, "numeric") for t in BEHAVIOR_TYPES],
+    fit=_fit_item_popularity,
 )
 def item_popularity(rows: pd.DataFrame, ctx, p: CountParams, state: dict) -> pd.DataFrame:
     """How often the candidate was clicked, carted, favourited and bought in the behaviour logs."""
-    b = ctx.corpus.behaviors
-    counts = b.groupby(["item_id", "type"]).size().unstack(fill_value=0)
-    out = {}
-    for t in BEHAVIOR_TYPES:
-        col = counts[t] if t in counts.columns else pd.Series(dtype=float)
-        out[t] = rows["item_id"].map(col).fillna(0).to_numpy(dtype=float)
-    return pd.DataFrame(out, index=rows.index)
+    counts = ctx.memo(state["counts"], lambda: pd.read_parquet(ctx.path(state["counts"])).set_index("item_id"))
+    return pd.DataFrame(
+        {t: rows["item_id"].map(counts[t]).fillna(0).to_numpy(dtype=float) for t in BEHAVIOR_TYPES},
+        index=rows.index,
+    )
