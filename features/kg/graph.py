@@ -161,10 +161,16 @@ class CKG:
     keyword_idf: dict[str, float] = field(default_factory=dict)  # utterance keyword -> IDF over sessions
     stopwords: list[str] = field(default_factory=list)  # high-document-frequency tokens of utterances
     meta: dict = field(default_factory=dict)
+    title_idf: dict[str, float] = field(default_factory=dict)  # title keyword -> IDF over titles
+    title_stopwords: list[str] = field(default_factory=list)  # high-document-frequency tokens of titles
 
     @cached_property
     def entity_index(self) -> dict[str, int]:
         return {e: i for i, e in enumerate(self.entities)}
+
+    @cached_property
+    def name_index(self) -> pd.Index:
+        return pd.Index(self.entities, dtype=object)
 
     @property
     def num_entities(self) -> int:
@@ -178,8 +184,9 @@ class CKG:
 
     def lookup(self, names: pd.Series) -> pd.Series:
         """Vectorised ``ids`` for a Series of typed names (unknown/missing -> OOV)."""
-        s = pd.Series(self.entity_index, dtype="int64")
-        return names.map(s).fillna(OOV_ID).astype(np.int32)
+        ids = self.name_index.get_indexer(names.astype(object).to_numpy())
+        ids[ids < 2] = OOV_ID  # unknown (-1), and never PAD/OOV by name
+        return pd.Series(ids.astype(np.int32), index=names.index)
 
     def entity_types(self) -> np.ndarray:
         """Type name of every entity id (``pad``/``oov`` for 0/1)."""
@@ -203,7 +210,8 @@ class CKG:
         (d / "entities.json").write_text(json.dumps(self.entities, ensure_ascii=False))
         (d / "relations.json").write_text(json.dumps(self.relations, ensure_ascii=False))
         (d / "keywords.json").write_text(
-            json.dumps({"idf": self.keyword_idf, "stopwords": self.stopwords}, ensure_ascii=False)
+            json.dumps({"idf": self.keyword_idf, "stopwords": self.stopwords, "title_idf": self.title_idf,
+                        "title_stopwords": self.title_stopwords}, ensure_ascii=False)
         )
         (d / "meta.json").write_text(json.dumps({**self.meta, "stats": self.stats()}, indent=1, ensure_ascii=False))
 
@@ -219,6 +227,8 @@ class CKG:
             keyword_idf=kw.get("idf", {}),
             stopwords=kw.get("stopwords", []),
             meta=meta,
+            title_idf=kw.get("title_idf", {}),
+            title_stopwords=kw.get("title_stopwords", []),
         )
 
 
@@ -365,15 +375,16 @@ def build_ckg(corpus, params: GraphParams | dict | None = None, tokenizer=None) 
         }))
     triples = pd.concat(tri, ignore_index=True) if tri else pd.DataFrame({"head": [], "relation": [], "tail": []}, dtype=np.int32)
 
-    used = set(top_s["token"])
-    kidf = {k: float(v) for k, v in s_idf.items() if k in used or ("keyword:" + k) in index.index}
+    is_kw = lambda toks: pd.Index(["keyword:" + t for t in toks], dtype=object).isin(index.index)  # noqa: E731
+    kidf = {k: float(v) for k, v, ok in zip(s_keep.index, s_keep.to_numpy(), is_kw(s_keep.index)) if ok}
+    tidf = {k: float(v) for k, v, ok in zip(t_keep.index, t_keep.to_numpy(), is_kw(t_keep.index)) if ok}
     meta = {
         "params": p.model_dump(mode="json"),
         "build_seconds": round(time.perf_counter() - t0, 3),
         "n_sessions_with_keywords": n_sess,
         "n_titles": n_titles,
     }
-    return CKG(entities, relations, triples, kidf, sorted(s_stop), meta)
+    return CKG(entities, relations, triples, kidf, sorted(s_stop), meta, tidf, sorted(t_stop))
 
 
 # -- CLI --------------------------------------------------------------------------------------------
