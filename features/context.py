@@ -20,7 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
-from features.text import Tokenizer
+from features.text import Tokenizer, tokenizer_for_lexicon
 from pipelines.corpus import Corpus
 
 
@@ -48,7 +48,8 @@ class FeatureContext:
     # -- text ------------------------------------------------------------------------------------
     @cached_property
     def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self.lexicon)
+        # Process-wide per lexicon: building jieba's user dictionary costs more than a request.
+        return tokenizer_for_lexicon(tuple(self.lexicon))
 
     # -- dialogue context --------------------------------------------------------------------------
     @cached_property
@@ -101,3 +102,14 @@ class FeatureContext:
 
     def path(self, relative: str) -> Path:
         return Path(self.artifacts) / relative
+
+    def load_resource(self, relative: str, loader: Callable[[Path], object]):
+        """``loader(path)`` of a fitted, immutable resource file, memoised for the whole process
+        (a scoring service handles many small corpora with the same resources)."""
+        key = (str(Path(self.artifacts).resolve() / relative), getattr(loader, "__qualname__", repr(loader)))
+        if key not in _RESOURCES:
+            _RESOURCES[key] = loader(self.path(relative))
+        return _RESOURCES[key]
+
+
+_RESOURCES: dict[tuple[str, str], object] = {}

@@ -69,10 +69,11 @@ class Tokenizer:
 
 
 @lru_cache(maxsize=4)
-def _cached_tokenizer(lexicon: tuple[str, ...]) -> Tokenizer:
+def tokenizer_for_lexicon(lexicon: tuple[str, ...]) -> Tokenizer:
+    """Process-wide Tokenizer per lexicon: building jieba's user dictionary is costly."""
     return Tokenizer(lexicon)
 
 
 def tokenizer_for(items: pd.DataFrame, item_attrs: pd.DataFrame) -> Tokenizer:
     """A Tokenizer whose user dictionary is the knowledge base of these items (memoised)."""
-    return _cached_tokenizer(tuple(lexicon_from_items(items, item_attrs)))
+    return tokenizer_for_lexicon(tuple(lexicon_from_items(items, item_attrs)))

@@ -176,6 +176,10 @@ def _fit_item_popularity(ctx, p: CountParams) -> dict:
     return {"counts": f"{rel}/counts.parquet"}
 
 
+def _read_counts(path):
+    return pd.read_parquet(path).set_index("item_id")
+
+
 @register(
     "item_popularity",
     params=CountParams,
@@ -184,7 +188,7 @@ def _fit_item_popularity(ctx, p: CountParams) -> dict:
 )
 def item_popularity(rows: pd.DataFrame, ctx, p: CountParams, state: dict) -> pd.DataFrame:
     """How often the candidate was clicked, carted, favourited and bought in the behaviour logs."""
-    counts = ctx.memo(state["counts"], lambda: pd.read_parquet(ctx.path(state["counts"])).set_index("item_id"))
+    counts = ctx.load_resource(state["counts"], _read_counts)
     return pd.DataFrame(
         {t: rows["item_id"].map(counts[t]).fillna(0).to_numpy(dtype=float) for t in BEHAVIOR_TYPES},
         index=rows.index,
