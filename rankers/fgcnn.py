@@ -1,0 +1,42 @@
+"""FGCNN (Liu et al. 2019; E-ConvRec Table 8): CNN feature generation + IPNN deep classifier."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from rankers.base import KerasRanker
+from rankers.layers import FGCNNBlock, InnerProduct
+from rankers.registry import register
+
+
+@register("fgcnn")
+class FGCNNRanker(KerasRanker):
+    """Feature generation on its own embedding ``E_fg`` (as in the paper: not shared with the
+    classifier) produces new field vectors ``N``; the classifier embeds the raw fields ``E`` and
+    feeds ``[flatten([E, N]), inner products of all pairs in [E, N], dense]`` to an MLP (IPNN).
+    A first-order linear term is added to the logit (as DeepCTR's FGCNN does).
+
+    With fewer than 2 field vectors no inner products exist and the model degrades to a DNN.
+    Pooling uses ``'same'`` padding, so any number of fields works with any number of layers.
+    """
+
+    defaults = {
+        **KerasRanker.defaults,
+        "conv_filters": [14, 16, 18, 20],
+        "conv_kernel_width": [7, 7, 7, 7],
+        "new_maps": [3, 3, 3, 3],
+        "pooling_width": [2, 2, 2, 2],
+    }
+
+    def build_logit(self, x):
+        hp = self.hparams
+        e = self.field_vectors(x, name="embedding")  # (B, F, k)
+        logit = self.linear_logit(x)  # (B, 1)
+        if e is not None and hp["conv_filters"]:
+            e_fg = self.field_vectors(x, name="fg_embedding")  # (B, F, k), separate table
+            new = FGCNNBlock(hp["conv_filters"], hp["conv_kernel_width"], hp["new_maps"], hp["pooling_width"],
+                             l2=float(hp["l2_dnn"]), name="fgcnn")(e_fg)  # (B, F_new, k)
+            e = tf.concat([e, new], axis=1)  # (B, F + F_new, k)
+        f = self.representation(x, fields=e)
+        if e is not None and e.shape[1] >= 2:
+            f = tf.concat([f, InnerProduct(name="inner_product")(e)], axis=1)
+        return logit + self.logit_layer("deep_logit")(self.mlp()(f))

@@ -1,0 +1,335 @@
+"""Small shared Keras layers (TFRS style) that every Keras ranker is composed of.
+
+Shape conventions (``B`` = batch, ``F`` = number of field vectors, ``k`` = embedding dim):
+
+* categorical ids arrive packed as ONE int32 tensor ``(B, n_cat)`` (see ``rankers.inputs``);
+* dense features arrive packed as ONE float32 tensor ``(B, D)``;
+* each sequence field arrives as int32 ``(B, L)`` (0 = padding).
+
+Cross layers are not defined here: DCN uses ``tensorflow_recommenders.layers.dcn.Cross``
+(through :class:`CrossDeep`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+Cross = tfrs.layers.dcn.Cross  # the DCN cross layer (tfrs.layers.dcn.Cross)
+
+__all__ = [
+    "FusedEmbedding",
+    "VocabEmbedding",
+    "SequencePooling",
+    "DenseFeatures",
+    "Linear",
+    "FM",
+    "MLP",
+    "InnerProduct",
+    "FGCNNBlock",
+    "CrossDeep",
+    "cross_and_deep",
+]
+
+
+def _l2_of(x: tf.Tensor, l2: float) -> tf.Tensor:
+    """``l2 * mean over the batch of the squared norm`` of looked-up rows (cheap, sparse-friendly)."""
+    x = tf.reshape(x, [tf.shape(x)[0], -1])
+    return l2 * tf.reduce_mean(tf.reduce_sum(tf.square(x), axis=1))
+
+
+class FusedEmbedding(tf.keras.layers.Layer):
+    """All categorical fields in ONE embedding table; per-field offsets are added inside.
+
+    ``(B, n_fields) int ids -> (B, n_fields, dim)``. Field ``i`` owns rows
+    ``offsets[i] : offsets[i] + vocab_sizes[i]`` of the ``(sum(vocab_sizes), dim)`` table, so a
+    single ``tf.gather`` embeds every field (no per-field Embedding layer or input).
+
+    Args:
+      vocab_sizes: number of ids of each field (PAD and OOV included).
+      dim: embedding width (1 gives the first-order weights of a linear model).
+      l2: penalty on the looked-up rows (``l2 * mean_batch ||e||^2``), not on the whole table.
+      initializer: Keras initializer of the table.
+    """
+
+    def __init__(self, vocab_sizes: Sequence[int], dim: int, l2: float = 0.0, initializer="random_normal", **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_sizes = [int(v) for v in vocab_sizes]
+        self.dim = int(dim)
+        self.l2 = float(l2)
+        self.initializer = tf.keras.initializers.get(initializer)
+        offsets = np.concatenate([[0], np.cumsum(self.vocab_sizes)[:-1]]) if self.vocab_sizes else np.zeros(0)
+        self._offsets = tf.constant(offsets.astype(np.int32))  # (n_fields,)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(
+            name="table", shape=(sum(self.vocab_sizes), self.dim), initializer=self.initializer, trainable=True
+        )
+        super().build(input_shape)
+
+    def call(self, ids):  # ids: (B, n_fields) int32
+        emb = tf.gather(self.table, ids + self._offsets)  # (B, n_fields, dim)
+        if self.l2:
+            self.add_loss(_l2_of(emb, self.l2))
+        return emb
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_sizes": self.vocab_sizes, "dim": self.dim, "l2": self.l2}
+
+
+class VocabEmbedding(tf.keras.layers.Layer):
+    """One shared-vocabulary table for sequence fields: ``(B, L) ids -> (B, L, dim)``.
+
+    Sequence fields naming the same ``vocab`` call the same instance (shared weights). The table
+    may start from a pretrained matrix (e.g. knowledge-graph entity vectors, ``(vocab_size, dim)``)
+    and may be frozen with ``trainable=False``.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, pretrained: np.ndarray | None = None, l2: float = 0.0,
+                 initializer="random_normal", **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = int(vocab_size)
+        self.dim = int(dim)
+        self.l2 = float(l2)
+        if pretrained is not None:
+            pretrained = np.asarray(pretrained, np.float32)
+            if pretrained.ndim != 2 or pretrained.shape[0] < self.vocab_size or pretrained.shape[1] != self.dim:
+                raise ValueError(
+                    f"pretrained matrix for vocab '{self.name}' has shape {pretrained.shape}, "
+                    f"expected ({self.vocab_size}, {self.dim})"
+                )
+            pretrained = pretrained[: self.vocab_size]
+            self.initializer = tf.keras.initializers.Constant(pretrained)
+        else:
+            self.initializer = tf.keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.table = self.add_weight(
+            name="table", shape=(self.vocab_size, self.dim), initializer=self.initializer, trainable=True
+        )
+        super().build(input_shape)
+
+    def call(self, ids):  # (B, L) int32
+        emb = tf.gather(self.table, ids)  # (B, L, dim)
+        if self.l2 and self.trainable:
+            self.add_loss(_l2_of(emb, self.l2))
+        return emb
+
+
+class SequencePooling(tf.keras.layers.Layer):
+    """Masked pooling of a padded sequence: ``[(B, L, d) embeddings, (B, L) ids] -> (B, d)``.
+
+    ``mode='mean'`` (default) averages non-padding positions (id != 0); an all-padding row gives
+    zeros. ``mode='sum'`` and ``'max'`` are also available.
+    """
+
+    def __init__(self, mode: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("mean", "sum", "max"):
+            raise ValueError(f"unknown pooling mode {mode!r}")
+        self.mode = mode
+
+    def call(self, inputs):
+        emb, ids = inputs
+        mask = tf.cast(tf.not_equal(ids, 0), emb.dtype)[..., None]  # (B, L, 1)
+        if self.mode == "max":
+            return tf.reduce_max(emb * mask + (mask - 1.0) * 1e9, axis=1) * tf.reduce_max(mask, axis=1)
+        total = tf.reduce_sum(emb * mask, axis=1)  # (B, d)
+        if self.mode == "sum":
+            return total
+        return total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+class DenseFeatures(tf.keras.layers.Layer):
+    """Concatenate dense features: list of ``(B,)`` or ``(B, dim)`` float tensors -> ``(B, D)``."""
+
+    def call(self, tensors):
+        cols = [tf.reshape(tf.cast(t, tf.float32), [tf.shape(t)[0], -1]) for t in tensors]
+        return tf.concat(cols, axis=1)
+
+
+class Linear(tf.keras.layers.Layer):
+    """First-order (logistic-regression) term over every kind of feature: ``packed -> (B, 1)``.
+
+    ``w0 + sum_i w[cat_i] + <w_dense, dense> + sum_s mean_{t in seq_s} w_vocab(s)[t]``: a 1-dim
+    fused embedding for categorical fields, a bias-free Dense for the dense matrix, and one 1-dim
+    shared-vocabulary table per sequence vocabulary (mean-pooled over non-padding ids).
+
+    Args:
+      cat_vocab_sizes: vocab size of each categorical field (empty: no categorical term).
+      dense_width: width of the packed dense matrix (0: no dense term).
+      seq_vocabs: ``{packed input key: (vocab name, vocab size)}`` of sequence fields.
+    """
+
+    def __init__(self, cat_vocab_sizes: Sequence[int], dense_width: int, seq_vocabs: dict[str, tuple[str, int]],
+                 l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.cat = FusedEmbedding(cat_vocab_sizes, 1, l2=l2, initializer="zeros", name="cat_w") if cat_vocab_sizes else None
+        self.dense = (
+            tf.keras.layers.Dense(1, use_bias=False, kernel_regularizer=tf.keras.regularizers.l2(l2) if l2 else None,
+                                  name="dense_w") if dense_width else None
+        )
+        self.seq_keys = dict(seq_vocabs)
+        vocabs = {}
+        for key, (vocab, size) in seq_vocabs.items():
+            vocabs[vocab] = max(vocabs.get(vocab, 0), size)
+        self.seq_tables = {v: VocabEmbedding(n, 1, initializer="zeros", l2=l2, name=f"seq_w_{i}")
+                           for i, (v, n) in enumerate(sorted(vocabs.items()))}
+        self.pool = SequencePooling("mean")
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, packed):
+        terms = []
+        if self.cat is not None:
+            terms.append(tf.reduce_sum(self.cat(packed["cat"]), axis=1))  # (B, 1)
+        if self.dense is not None:
+            terms.append(self.dense(packed["dense"]))  # (B, 1)
+        for key, (vocab, _) in self.seq_keys.items():
+            ids = packed[key]
+            terms.append(self.pool([self.seq_tables[vocab](ids), ids]))  # (B, 1)
+        return tf.add_n(terms) + self.bias if terms else tf.zeros_like(packed[next(iter(packed))][:, :1], tf.float32) + self.bias
+
+
+class FM(tf.keras.layers.Layer):
+    """Second-order factorisation-machine term (Rendle 2010, sum-square trick).
+
+    ``(B, F, k) -> (B, 1)``: ``0.5 * sum_k[(sum_i v_ik)^2 - sum_i v_ik^2] = sum_{i<j} <v_i, v_j>``.
+    """
+
+    def call(self, v):
+        square_of_sum = tf.square(tf.reduce_sum(v, axis=1))  # (B, k)
+        sum_of_square = tf.reduce_sum(tf.square(v), axis=1)  # (B, k)
+        return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)  # (B, 1)
+
+
+class MLP(tf.keras.layers.Layer):
+    """Stack of ``Dense -> [BatchNorm] -> activation -> [Dropout]``: ``(B, d) -> (B, units[-1])``."""
+
+    def __init__(self, units: Sequence[int], activation: str = "relu", dropout: float = 0.0,
+                 batch_norm: bool = False, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = [int(u) for u in units]
+        reg = tf.keras.regularizers.l2(l2) if l2 else None
+        self.blocks = []
+        for i, u in enumerate(self.units):
+            block = [tf.keras.layers.Dense(u, use_bias=not batch_norm, kernel_regularizer=reg, name=f"dense_{i}")]
+            if batch_norm:
+                block.append(tf.keras.layers.BatchNormalization(name=f"bn_{i}"))
+            block.append(tf.keras.layers.Activation(activation, name=f"act_{i}"))
+            if dropout:
+                block.append(tf.keras.layers.Dropout(dropout, name=f"dropout_{i}"))
+            self.blocks.append(block)
+
+    def call(self, x, training=None):
+        for block in self.blocks:
+            for layer in block:
+                x = layer(x, training=training) if isinstance(
+                    layer, (tf.keras.layers.BatchNormalization, tf.keras.layers.Dropout)) else layer(x)
+        return x
+
+
+class InnerProduct(tf.keras.layers.Layer):
+    """All pairwise inner products of field vectors (IPNN / FGCNN classifier).
+
+    ``(B, F, k) -> (B, F*(F-1)/2)``, computed as one batched ``V V^T`` and a constant gather of the
+    strict upper triangle.
+    """
+
+    def build(self, input_shape):
+        n = int(input_shape[1])
+        rows, cols = np.triu_indices(n, k=1)
+        self._n = n
+        self._flat_idx = tf.constant((rows * n + cols).astype(np.int32))
+        super().build(input_shape)
+
+    def call(self, v):
+        gram = tf.matmul(v, v, transpose_b=True)  # (B, F, F)
+        flat = tf.reshape(gram, [-1, self._n * self._n])
+        return tf.gather(flat, self._flat_idx, axis=1)  # (B, F(F-1)/2)
+
+
+class FGCNNBlock(tf.keras.layers.Layer):
+    """FGCNN feature generation (Liu et al. 2019): CNN + pooling + recombination.
+
+    ``(B, F, k) -> (B, sum_i rows_i * new_maps_i, k)`` new feature vectors. Layer ``i`` applies a
+    ``(kernel_width_i, 1)`` tanh convolution with ``filters_i`` maps over the field axis, a
+    ``(pooling_width_i, 1)`` max-pool (``'same'`` padding, so few fields never pool to zero rows),
+    then a tanh Dense *recombination* of the pooled maps into ``rows_i * new_maps_i`` vectors of
+    width ``k``. The next layer convolves the pooled maps (not the recombined features).
+    """
+
+    def __init__(self, filters: Sequence[int], kernel_width: Sequence[int], new_maps: Sequence[int],
+                 pooling_width: Sequence[int], l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if not (len(filters) == len(kernel_width) == len(new_maps) == len(pooling_width)):
+            raise ValueError("FGCNN: conv_filters, conv_kernel_width, new_maps and pooling_width need equal lengths")
+        self.spec = list(zip(map(int, filters), map(int, kernel_width), map(int, new_maps), map(int, pooling_width)))
+        self.l2 = float(l2)
+
+    def build(self, input_shape):
+        n_fields, k = int(input_shape[1]), int(input_shape[2])
+        reg = tf.keras.regularizers.l2(self.l2) if self.l2 else None
+        self.k = k
+        self.convs, self.pools, self.recombine, self.rows = [], [], [], []
+        rows = n_fields
+        for i, (f, w, m, p) in enumerate(self.spec):
+            self.convs.append(tf.keras.layers.Conv2D(f, (w, 1), padding="same", activation="tanh",
+                                                     kernel_regularizer=reg, name=f"conv_{i}"))
+            self.pools.append(tf.keras.layers.MaxPool2D((p, 1), padding="same", name=f"pool_{i}"))
+            rows = -(-rows // p)
+            self.rows.append(rows)
+            self.recombine.append(tf.keras.layers.Dense(rows * k * m, activation="tanh", kernel_regularizer=reg,
+                                                        name=f"recombine_{i}"))
+        super().build(input_shape)
+
+    def call(self, v):
+        x = v[..., None]  # (B, F, k, 1)
+        new = []
+        for conv, pool, dense, rows, (_, _, m, _) in zip(self.convs, self.pools, self.recombine, self.rows, self.spec):
+            x = pool(conv(x))  # (B, rows, k, filters)
+            flat = tf.reshape(x, [-1, rows * self.k * x.shape[-1]])
+            new.append(tf.reshape(dense(flat), [-1, rows * m, self.k]))  # (B, rows*m, k)
+        return tf.concat(new, axis=1)
+
+
+class CrossDeep(tf.keras.layers.Layer):
+    """DCN tower (K-DCN eqs 10-12 before the logit): cross network and deep network in parallel.
+
+    ``f (B, d) -> concat([x_c^(n_cross), x_d^(n_deep)]) (B, d + units[-1])``. The cross network
+    is ``n_cross`` ``tfrs.layers.dcn.Cross`` layers with ``x_0 = f``,
+    ``x_{l+1} = x_0 * (W_l x_l + b_l) + x_l`` (DCN-V2; ``projection_dim=1`` gives the low-rank form
+    that contains DCN-V1's ``x_0 x_l^T w_l + b_l + x_l`` of eq. 10). The deep network is an
+    :class:`MLP` (eq. 11). Feed the output to ``Dense(1)`` for eq. 12.
+    """
+
+    def __init__(self, n_cross: int = 4, hidden_units: Sequence[int] = (512, 512), projection_dim: int | None = None,
+                 dropout: float = 0.0, batch_norm: bool = False, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        reg = tf.keras.regularizers.l2(l2) if l2 else None
+        self.crosses = [Cross(projection_dim=projection_dim, kernel_regularizer=reg, name=f"cross_{i}")
+                        for i in range(int(n_cross))]
+        self.deep = MLP(hidden_units, dropout=dropout, batch_norm=batch_norm, l2=l2, name="deep") if hidden_units else None
+
+    def call(self, f, training=None):
+        parts = []
+        if self.crosses:
+            x = f
+            for cross in self.crosses:
+                x = cross(f, x)  # (B, d)
+            parts.append(x)
+        if self.deep is not None:
+            parts.append(self.deep(f, training=training))  # (B, units[-1])
+        return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def cross_and_deep(f: tf.Tensor, n_cross: int = 4, hidden_units: Sequence[int] = (512, 512), **kwargs) -> tf.Tensor:
+    """Functional shortcut: ``CrossDeep(n_cross, hidden_units, **kwargs)(f)``."""
+    return CrossDeep(n_cross, hidden_units, **kwargs)(f)
