@@ -21,7 +21,7 @@ based :class:`PreferenceExtractor`:
    word) preference word.
 
 Texts are compared and returned in normalised form (:func:`features.text.normalise_text`: NFKC,
-lower-case). Negative words keep their negation ("不要金色"); :func:`rejected_value` strips it
+lower-case). Negative words keep their negation and a trailing 的 ("不要金色的"); :func:`rejected_value` strips it
 ("金色"), which is what similarity features should embed.
 
 Extraction runs once per *distinct* text. :func:`evaluate_extractor` measures the extractor against
@@ -51,6 +51,8 @@ _STOP = r"(?=的|了|吧|呢|啊|哦|呀|些|,|，|。|\.|!|！|\?|？|;|；|、
 
 NEGATION_PREFIX = r"(?:不太想要|不想要|不需要|不喜欢|不考虑|不要|不买|不用|不选|别要|别买|别选|别|除了|排除|讨厌|拒绝)"
 _NEG = re.compile(NEGATION_PREFIX + r"(?:太|那么|这么|那种|这种|是)?" + r"(?P<target>[^,，。.!！?？;；、\s]{1,10}?)" + _STOP)
+# Inside a fallback negative target: words that end it ("除了黑色还有吗" -> "黑色").
+_NEG_STOP = re.compile(r"还|吗|呢|吧|也|就|行|我|你|和|或|要|可以|有没有|有吗|好吗|呀")
 _CMP = [
     # 低于3000 / 大于200g / 不超过5000元
     re.compile(
@@ -109,6 +111,16 @@ class PreferenceExtractor:
             tokenizer = Tokenizer(sorted(lex | DESCRIPTIVE_WORDS))
         return cls(tokenizer, frozenset(cats), frozenset(desc))
 
+    def _longest_kb_word(self, text: str, start: int) -> str:
+        if not hasattr(self, "_maxlen"):
+            self._words = self.categories | self.descriptive
+            self._maxlen = max((len(w) for w in self._words), default=0)
+        for L in range(min(self._maxlen, len(text) - start), 1, -1):
+            w = text[start : start + L]
+            if w in self._words:
+                return w
+        return ""
+
     # -- one text --------------------------------------------------------------------------------
     def extract(self, text: str) -> tuple[tuple[str, str], ...]:
         """(text, type) preference words of one utterance, in order of appearance, distinct."""
@@ -118,10 +130,18 @@ class PreferenceExtractor:
         norm = normalise_text(text or "")
         spans: list[tuple[int, int, str, str]] = []
         for m in _NEG.finditer(norm):
-            target = m.group("target")
-            if not target or not re.search(r"[\w]", target):
+            t0 = m.start("target")
+            # The rejected thing is preferably a KB word (longest match), else up to a stop.
+            kb = self._longest_kb_word(norm, t0)
+            end = t0 + len(kb) if kb else m.end("target")
+            if not kb:
+                stop = _NEG_STOP.search(norm, t0 + 1, end)
+                end = stop.start() if stop else end
+            if not re.search(r"\w", norm[t0:end]):
                 continue
-            spans.append((m.start(), m.start("target") + len(target), "negative", ""))
+            if norm.startswith("的", end):  # annotations write "不要金色的"
+                end += 1
+            spans.append((m.start(), end, "negative", ""))
         for rx in _CMP:
             for m in rx.finditer(norm):
                 spans.append((m.start(), m.end(), "comparative", ""))

