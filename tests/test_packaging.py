@@ -1,0 +1,41 @@
+"""Packaging contracts: Keras 2 selected in one place, README commands match CI."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("first", ["features.space", "rankers", "pipelines.corpus", "features.materialize"])
+def test_importing_our_module_first_makes_tfrs_work(first):
+    code = (
+        "import os; os.environ.pop('TF_USE_LEGACY_KERAS', None)\n"
+        f"import {first}\n"
+        "import tensorflow_recommenders as tfrs, tensorflow as tf\n"
+        "x = tf.ones((2, 4)); y = tfrs.layers.dcn.Cross()(x)\n"
+        "assert 'tf_keras' in type(tf.keras.layers.Dense).__module__ or tf.keras.__name__.startswith('tf_keras'), tf.keras\n"
+        "print(tuple(y.shape))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("(2, 4)")
+
+
+def test_legacy_keras_is_set_in_exactly_one_place():
+    hits = [p for p in REPO.rglob("*.py") if ".venv" not in p.parts and "TF_USE_LEGACY_KERAS\"] =" in p.read_text()
+            or ".venv" not in p.parts and "TF_USE_LEGACY_KERAS'] =" in p.read_text()]
+    hits = [p.relative_to(REPO).as_posix() for p in hits if "tests" not in p.parts and "benchmarks" not in p.parts]
+    assert hits == ["features/__init__.py"]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    assert "python -m pipelines.run econvrec_rank" in blocks[0]
+    test_cmd = blocks[1].strip()
+    assert "pytest" in test_cmd
+    assert test_cmd in (REPO / ".ci" / "run").read_text()
