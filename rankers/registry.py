@@ -23,6 +23,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "deepfm",
     "fgcnn",
     "dcn",
+    "kdcn",
     "gbdt",
 )
 
