@@ -191,7 +191,7 @@ class KerasRanker(Ranker):
         "patience": 2,
         "seed": 2024,
         "deterministic": True,
-        "jit_compile": True,
+        "jit_compile": False,
         "steps_per_execution": 32,
         "predict_batch_size": 16384,
     }

@@ -171,7 +171,7 @@ class Linear(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.cat = FusedEmbedding(cat_vocab_sizes, 1, l2=l2, initializer="zeros", name="cat_w") if cat_vocab_sizes else None
         self.dense = (
-            tf.keras.layers.Dense(1, use_bias=False, kernel_regularizer=tf.keras.regularizers.l2(l2) if l2 else None,
+            tf.keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=tf.keras.regularizers.l2(l2) if l2 else None,
                                   name="dense_w") if dense_width else None
         )
         self.seq_keys = dict(seq_vocabs)
@@ -283,18 +283,33 @@ class FGCNNBlock(tf.keras.layers.Layer):
         for i, (f, w, m, p) in enumerate(self.spec):
             self.convs.append(tf.keras.layers.Conv2D(f, (w, 1), padding="same", activation="tanh",
                                                      kernel_regularizer=reg, name=f"conv_{i}"))
-            self.pools.append(tf.keras.layers.MaxPool2D((p, 1), padding="same", name=f"pool_{i}"))
+            self.pools.append(p)
             rows = -(-rows // p)
             self.rows.append(rows)
             self.recombine.append(tf.keras.layers.Dense(rows * k * m, activation="tanh", kernel_regularizer=reg,
                                                         name=f"recombine_{i}"))
         super().build(input_shape)
 
+    @staticmethod
+    def _max_pool_rows(x, p: int, rows: int):
+        """Max-pool ``(B, R, k, c)`` over R in windows of ``p`` ('same' padding) -> ``(B, rows, k, c)``.
+
+        Written as pad + reshape + reduce_max (instead of MaxPool2D) because MaxPoolGrad has no
+        deterministic XLA kernel, and training runs with op determinism + XLA.
+        """
+        if p == 1:
+            return x
+        r = int(x.shape[1])
+        if rows * p != r:
+            x = tf.pad(x, [[0, 0], [0, rows * p - r], [0, 0], [0, 0]], constant_values=-2.0)  # tanh > -2
+        x = tf.reshape(x, [-1, rows, p, int(x.shape[2]), int(x.shape[3])])
+        return tf.reduce_max(x, axis=2)
+
     def call(self, v):
         x = v[..., None]  # (B, F, k, 1)
         new = []
-        for conv, pool, dense, rows, (_, _, m, _) in zip(self.convs, self.pools, self.recombine, self.rows, self.spec):
-            x = pool(conv(x))  # (B, rows, k, filters)
+        for conv, p, dense, rows, (_, _, m, _) in zip(self.convs, self.pools, self.recombine, self.rows, self.spec):
+            x = self._max_pool_rows(conv(x), p, rows)  # (B, rows, k, filters)
             flat = tf.reshape(x, [-1, rows * self.k * x.shape[-1]])
             new.append(tf.reshape(dense(flat), [-1, rows * m, self.k]))  # (B, rows*m, k)
         return tf.concat(new, axis=1)

@@ -6,7 +6,7 @@ field ``i`` has a weight ``w_i[v]`` and a vector ``V_i[v]``; sequence tokens hav
     logit = sum_i w_i[x_i] + sum_{i<j} <V_i[x_i], V_j[x_j]> + <a, dense> + 0.5*sin(3 dense_0)
             + sum_s <mean_t S[t], V_0[x_0]>
 
-standardised to ``logit_std`` and shifted to ``base_rate``. Rows come in groups of ``group_size``
+(the pairwise term scaled by ``interaction_weight``), standardised to ``logit_std`` and shifted to ``base_rate``. Rows come in groups of ``group_size``
 candidates (one recommendation instance each). ``labels="ctr"`` draws every label independently
 (``y ~ Bernoulli(sigmoid(logit))``); ``labels="ranking"`` marks exactly one positive per group,
 drawn with probability ``softmax(logit)`` inside the group (the E-ConvRec setting).
@@ -56,6 +56,7 @@ def planted_table(
     split: tuple[float, float, float] = (0.8, 0.1, 0.1),
     pretrained_dim: int | None = None,
     missing_rate: float = 0.02,
+    interaction_weight: float = 1.0,
     seed: int = 0,
 ) -> SyntheticTable:
     """Generate a table; see the module docstring. ``pretrained_dim`` adds a (noisy) pretrained
@@ -84,7 +85,7 @@ def planted_table(
         vecs.append(V[ids])
     if vecs:
         v = np.stack(vecs, 1)  # (n, F, d)
-        logit += 0.5 * ((v.sum(1) ** 2).sum(1) - (v ** 2).sum((1, 2)))
+        logit += interaction_weight * 0.5 * ((v.sum(1) ** 2).sum(1) - (v ** 2).sum((1, 2)))
     if n_dense:
         a = rng.normal(0, 0.5, n_dense)
         for j in range(n_dense):
