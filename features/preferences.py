@@ -44,16 +44,28 @@ USER_ROLES = frozenset({"user", "customer", "buyer", "client", "q", "u"})
 PREF_COLUMNS = ["sample_id", "turn_idx", "text", "type"]
 
 # --- rules --------------------------------------------------------------------------------------
-_UNIT = r"(?:元|块钱|块|w|万|千|g|gb|t|tb|m|mb|寸|英寸|瓦|kg|公斤|斤|克|mah|毫安|升|l|ml|hz|米|cm|mm|人|匹|码|度|核|天)"
+_UNIT = (
+    r"(?:元|块钱|块|万像素|像素|万|千|gb|g|tb|t|mb|m|英寸|寸|瓦|w|kg|公斤|斤|克|mah|毫安|升|ml|l|hz|米|cm|mm|人|匹|码|度|核"
+    r"|天|小时|分钟|帧|p)"
+)
 _NUM = r"\d+(?:\.\d+)?"
 _CMP_WORDS = r"(?:便宜|贵|轻|重|大|小|薄|厚|亮|淡|深|浅|好|快|慢|长|短|高|低|多|少|强|新|安静|省电)"
 _STOP = r"(?=的|了|吧|呢|啊|哦|呀|些|,|，|。|\.|!|！|\?|？|;|；|、|\s|$)"
 
-NEGATION_PREFIX = r"(?:不太想要|不想要|不需要|不喜欢|不考虑|不要|不买|不用|不选|别要|别买|别选|别|除了|排除|讨厌|拒绝)"
-_NEG = re.compile(NEGATION_PREFIX + r"(?:太|那么|这么|那种|这种|是)?" + r"(?P<target>[^,，。.!！?？;；、\s]{1,10}?)" + _STOP)
+NEGATION_PREFIX = (
+    r"(?:不太想要|不想要|不需要|不喜欢|不考虑|不推荐|别推荐|不要|不买|不用|不选|别要|别买|别选|别给我|别拿|别来|别太"
+    r"|别|除了|排除|讨厌|拒绝)"
+)
+# A bare 别 only negates when something rejectable follows ("还有别的推荐吗" is no rejection).
+_NEG = re.compile(
+    r"(?:" + NEGATION_PREFIX.replace("|别|", "|别(?=太|要|买|选)|") + r")"
+    + r"(?:太|那么|这么|那种|这种|是)?" + r"(?P<target>[^,，。.!！?？;；、\s]{1,10}?)" + _STOP
+)
 # Inside a fallback negative target: words that end it ("除了黑色还有吗" -> "黑色").
-_NEG_STOP = re.compile(r"还|吗|呢|吧|也|就|行|我|你|和|或|要|可以|有没有|有吗|好吗|呀")
-_CMP = [
+_NEG_STOP = re.compile(r"还|吗|呢|吧|也|就|行|我|你|和|或|要|可以|有没有|有吗|好吗|呀|其他|其它|都")
+# Numeric comparisons: they win over a KB word inside them ("大于200g" although "200g" is a value),
+# unless the whole match is itself a KB value ("551l以上").
+_CMP_NUM = [
     # 低于3000 / 大于200g / 不超过5000元
     re.compile(
         r"(?:不超过|不高于|不低于|不少于|不大于|不小于|低于|高于|大于|小于|超过|少于|多于|至少|最多|最少|起码)\s*"
@@ -61,22 +73,31 @@ _CMP = [
     ),
     # 3000以内 / 200g以上 / 5000元左右
     re.compile(_NUM + r"\s*" + _UNIT + r"?\s*(?:以内|以下|以上|之内|之下|左右|上下)"),
-    # 比之前那个轻 / 比iphone性能好
-    re.compile(r"比[^,，。.!！?？;；、\s]{1,12}?(?:更|还|要)?" + _CMP_WORDS + r"(?:一点|一些|点儿|点|些)?"),
-    # 便宜一点 / 更轻 / 再大些
-    re.compile(r"(?:更|再)?" + _CMP_WORDS + r"(?:一点儿|一点|一些|点儿|点|些)"),
-    re.compile(r"(?:更|再)" + _CMP_WORDS),
 ]
-# Words that are KB attribute values but say nothing about a preference.
-STOP_VALUES = frozenset(
-    "支持 不支持 其他 其它 是 否 有 无 不限 通用 以上 以下 常规 标准 普通 默认 均码 未知 暂无 可以 不可以 一般 其他品牌"
-    " 官方标配 标配 套餐 中国 中国大陆 国产 正常 没有 需要 不需要 没有 更多".split()
-)
-# Descriptive words that are not KB values but are typical preference words (usage, user groups, style).
+# Word comparisons: a KB word overlapping them wins ("续航长一点" is the descriptive 续航长).
+_CMP_WORD = [
+    # 比之前那个轻 / 比iphone性能好 (not 比较)
+    re.compile(r"比(?!较)[^,，。.!！?？;；、\s]{1,12}?(?:更|还|要)?" + _CMP_WORDS + r"(?:一点|一些|点儿|点|些)?"),
+    # 便宜一点 / 大些
+    re.compile(_CMP_WORDS + r"(?:一点儿|一点|一些|点儿|点|些)"),
+    # 更轻
+    re.compile(r"(?<=更)" + _CMP_WORDS),
+]
+# Words that are KB attribute values but, in a user's mouth, are chat rather than a preference.
+STOP_VALUES = frozenset("可以 一般 没有 需要 其他 其它 正常 默认 是 否 有 无".split())
+# Descriptive words that need not be KB values: colours, usage, user groups, style.
 DESCRIPTIVE_WORDS = frozenset(
-    "拍照清晰 性价比高 性价比 轻薄 轻便 便携 耐用 大容量 大屏 大屏幕 续航 续航长 待机长 省电 静音 安静 高端 时尚 简约 可爱"
-    " 商务 学生 女生 男生 老人 儿童 小孩 宝宝 孕妇 家用 办公 游戏 打游戏 运动 送礼 户外 亮色 暗色 深色 浅色 防水 防摔 快充"
+    "黑色 白色 银色 灰色 金色 蓝色 红色 粉色 绿色 紫色 棕色 橙色 黄色 青色 亮色 暗色 深色 浅色"
+    " 拍照清晰 性价比高 性价比 轻薄 轻便 便携 耐用 大容量 大屏 大屏幕 续航 续航长 待机长 省电 静音 高端 时尚 简约 可爱"
+    " 商务 学生 女生 男生 老人 儿童 小孩 宝宝 孕妇 家用 办公 游戏 打游戏 运动 送礼 户外 防水 防摔 快充"
     " 无线 智能 高清 护眼 保湿 补水 美白 控油 持久 显白".split()
+)
+# Category words that are not KB category names: a small e-commerce category lexicon.
+CATEGORY_WORDS = frozenset(
+    "智能手机 老人机 游戏手机 拍照手机 电冰箱 冰柜 蓝牙耳机 无线耳机 头戴式耳机 耳麦 挂机空调 柜机空调 中央空调 空调扇"
+    " 唇膏 唇釉 唇彩 彩妆 滚筒洗衣机 波轮洗衣机 洗烘一体机 电视机 液晶电视 智能电视 鞋子 跑鞋 跑步鞋 篮球鞋 板鞋 休闲鞋"
+    " 电脑 笔记本 平板电脑 平板 台式机 游戏本 护肤霜 乳液 精华 面膜 眼霜 洗面奶 防晒霜 手表 智能手表 手环 音箱 相机"
+    " 微波炉 电饭煲 热水器 吸尘器 扫地机器人 显示器 键盘 鼠标 充电宝 路由器".split()
 )
 
 
@@ -92,29 +113,55 @@ def rejected_value(text: str) -> str:
 
 @dataclass
 class PreferenceExtractor:
-    """Rule/lexicon based preference-word extractor (see the module doc)."""
+    """Rule/lexicon based preference-word extractor (see the module doc).
+
+    Spans are chosen in priority order, a later kind never overlapping an earlier one:
+
+    1. negative expressions (the rejected thing is the longest KB word after the negation, else the
+       text up to a stop word);
+    2. numeric comparisons ("低于3000", "200g以上") unless the match is inside a KB word;
+    3. KB words found by the tokenizer (category / descriptive), after attribute *names*
+       ("续航时间", "空调类型": the user asks about an attribute, states no value) are blanked out;
+       values with spaces ("#999 正红色") by substring search;
+    4. word comparisons ("比之前那个轻", "便宜一点").
+
+    Finally a descriptive word that is the rejected value of a negative word of the same
+    utterance ("戴尔的就不考虑了，不考虑戴尔") is dropped.
+    """
 
     tokenizer: Tokenizer
     categories: frozenset[str]
     descriptive: frozenset[str]
+    attribute_names: frozenset[str] = frozenset()
+    spaced_values: tuple[str, ...] = ()
     _memo: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._words = self.categories | self.descriptive
+        self._maxlen = max((len(w) for w in self._words), default=0)
+        # Attribute names jieba cannot keep as one token ("变频/定频") are blanked out before
+        # tokenising; the others are dictionary words and simply skipped.
+        special = sorted((n for n in self.attribute_names if re.search(r"[^\w]", n)), key=len, reverse=True)
+        self._names_rx = re.compile("|".join(map(re.escape, special))) if special else None
 
     @classmethod
     def from_kb(
         cls, items: pd.DataFrame, item_attrs: pd.DataFrame, tokenizer: Tokenizer | None = None
     ) -> "PreferenceExtractor":
-        cats = set(items["category"].dropna().astype(str).map(normalise_text).str.strip())
+        kb_cats = set(items["category"].dropna().astype(str).map(normalise_text).str.strip())
         lex = set(lexicon_from_items(items, item_attrs))
+        # KB category names are categories; a built-in category word that is a KB value is descriptive
+        cats = kb_cats | (CATEGORY_WORDS - lex)
         desc = (lex - cats - STOP_VALUES) | DESCRIPTIVE_WORDS
-        cats = {c for c in cats if len(c) >= 1}
+        values = item_attrs["value"].dropna().astype(str).map(normalise_text).str.strip()
+        spaced = tuple(sorted({v for v in values.unique() if " " in v and 2 <= len(v) <= 20}, key=len, reverse=True))
+        names = item_attrs["name"].dropna().astype(str).map(normalise_text).str.strip()
+        names = frozenset(n for n in names.unique() if len(n) >= 2)
         if tokenizer is None:
-            tokenizer = Tokenizer(sorted(lex | DESCRIPTIVE_WORDS))
-        return cls(tokenizer, frozenset(cats), frozenset(desc))
+            tokenizer = Tokenizer(extraction_lexicon(items, item_attrs))
+        return cls(tokenizer, frozenset(cats), frozenset(desc | set(spaced)), names, spaced)
 
     def _longest_kb_word(self, text: str, start: int) -> str:
-        if not hasattr(self, "_maxlen"):
-            self._words = self.categories | self.descriptive
-            self._maxlen = max((len(w) for w in self._words), default=0)
         for L in range(min(self._maxlen, len(text) - start), 1, -1):
             w = text[start : start + L]
             if w in self._words:
@@ -128,45 +175,72 @@ class PreferenceExtractor:
         if hit is not None:
             return hit
         norm = normalise_text(text or "")
-        spans: list[tuple[int, int, str, str]] = []
+        taken = [False] * len(norm)
+        out: list[tuple[int, str, str]] = []
+
+        def free(s: int, e: int) -> bool:
+            return not any(taken[s:e])
+
+        def take(s: int, e: int, ty: str) -> None:
+            taken[s:e] = [True] * (e - s)
+            out.append((s, norm[s:e], ty))
+
+        # 1. negatives
+        negs, targets = [], set()
         for m in _NEG.finditer(norm):
             t0 = m.start("target")
-            # The rejected thing is preferably a KB word (longest match), else up to a stop.
             kb = self._longest_kb_word(norm, t0)
             end = t0 + len(kb) if kb else m.end("target")
             if not kb:
                 stop = _NEG_STOP.search(norm, t0 + 1, end)
                 end = stop.start() if stop else end
-            if not re.search(r"\w", norm[t0:end]):
-                continue
-            if norm.startswith("的", end):  # annotations write "不要金色的"
-                end += 1
-            spans.append((m.start(), end, "negative", ""))
-        for rx in _CMP:
-            for m in rx.finditer(norm):
-                spans.append((m.start(), m.end(), "comparative", ""))
-        chosen = _leftmost_longest(spans)
-        out: list[tuple[int, str, str]] = [(s, norm[s:e], t) for s, e, t, _ in chosen]
-        # Tokenise what the rules did not take.
-        rest = list(norm)
-        for s, e, _, _ in chosen:
-            rest[s:e] = [" "] * (e - s)
-        rest_text = "".join(rest)
+            if re.sub(r"[了的吧呢啊哦呀么吗\W]", "", norm[t0:end]):
+                negs.append((m.start(), end))
+                targets.add(norm[t0:end])
+        for s, e in _leftmost_longest(negs):
+            if free(s, e):
+                take(s, e, "negative")
+        # KB words (attribute names are tokens of the dictionary too, and are skipped)
+        scan = self._names_rx.sub(lambda m: " " * len(m.group()), norm) if self._names_rx else norm
+        kb_spans = []
+        for v in self.spaced_values:
+            k = scan.find(v)
+            while k >= 0:
+                kb_spans.append((k, k + len(v)))
+                k = scan.find(v, k + len(v))
         pos = 0
-        for w in self.tokenizer.tokenize(rest_text):
-            start = rest_text.find(w, pos)
-            pos = start + len(w) if start >= 0 else pos
-            if w in self.categories:
-                out.append((start, w, "category"))
-            elif w in self.descriptive:
-                out.append((start, w, "descriptive"))
+        for w in self.tokenizer.tokenize(scan):
+            k = scan.find(w, pos)
+            if k < 0:
+                continue
+            pos = k + len(w)
+            if w in self._words:
+                kb_spans.append((k, k + len(w)))
+        kb_spans = _leftmost_longest(kb_spans)
+        # 2. numeric comparisons, unless inside a KB word
+        nums = [(m.start(), m.end()) for rx in _CMP_NUM for m in rx.finditer(norm)]
+        for s, e in _leftmost_longest(nums):
+            if free(s, e) and not any(ks <= s and e <= ke for ks, ke in kb_spans):
+                take(s, e, "comparative")
+        # 3. KB words
+        for s, e in kb_spans:
+            if free(s, e):
+                w = norm[s:e]
+                take(s, e, "category" if w in self.categories else "descriptive")
+        # 4. word comparisons
+        words = [(m.start(), m.end()) for rx in _CMP_WORD for m in rx.finditer(norm)]
+        for s, e in _leftmost_longest(words):
+            if free(s, e):
+                take(s, e, "comparative")
+        rejected = targets | {rejected_value(w) for _, w, t in out if t == "negative"}
         out.sort(key=lambda x: x[0])
         seen: set[tuple[str, str]] = set()
         res = []
         for _, w, t in out:
-            if (w, t) not in seen:
-                seen.add((w, t))
-                res.append((w, t))
+            if (w, t) in seen or (t == "descriptive" and w in rejected):
+                continue
+            seen.add((w, t))
+            res.append((w, t))
         hit = tuple(res)
         self._memo[text] = hit
         return hit
@@ -182,6 +256,14 @@ class PreferenceExtractor:
         m = left.merge(words, on="_src", how="inner", sort=False).sort_values("_pos", kind="stable")
         m.index = texts.index[m["_pos"].to_numpy()]
         return m[["text", "type"]]
+
+
+def extraction_lexicon(items: pd.DataFrame, item_attrs: pd.DataFrame) -> list[str]:
+    """The extractor's jieba dictionary: KB words, built-in words and attribute names (so that
+    "续航时间" or "容量" stay one token and are not read as a value)."""
+    names = item_attrs["name"].dropna().astype(str).map(normalise_text).str.strip()
+    names = {n for n in names.unique() if 2 <= len(n) <= 20 and " " not in n}
+    return sorted(set(lexicon_from_items(items, item_attrs)) | DESCRIPTIVE_WORDS | CATEGORY_WORDS | names)
 
 
 def _leftmost_longest(spans: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
@@ -215,7 +297,7 @@ def extractor_for(corpus) -> PreferenceExtractor:
     key = "_pref_extractor"
     meta = corpus.meta if isinstance(getattr(corpus, "meta", None), dict) else {}
     if key not in meta:
-        lex = tuple(sorted(set(lexicon_from_items(corpus.items, corpus.item_attrs)) | DESCRIPTIVE_WORDS))
+        lex = tuple(extraction_lexicon(corpus.items, corpus.item_attrs))
         meta[key] = PreferenceExtractor.from_kb(corpus.items, corpus.item_attrs, _extraction_tokenizer(lex))
     return meta[key]
 

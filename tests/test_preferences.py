@@ -74,11 +74,11 @@ def extractor():
 @pytest.mark.parametrize(
     "text,expected",
     [
-        # negative expressions: the negation stays in the word, a trailing 的 is part of the span
-        ("不要金色的", [("不要金色的", "negative")]),
+        # negative expressions: the negation stays in the word (as the annotations write it)
+        ("不要金色的", [("不要金色", "negative")]),
         ("别太贵", [("别太贵", "negative")]),
         ("除了黑色还有吗", [("除了黑色", "negative")]),
-        ("我不喜欢暗红色的。", [("不喜欢暗红色的", "negative")]),
+        ("我不喜欢暗红色的。", [("不喜欢暗红色", "negative")]),
         ("我不要黑色, 我要亮色的。", [("不要黑色", "negative"), ("亮色", "descriptive")]),
         # comparative expressions
         ("低于3000", [("低于3000", "comparative")]),
@@ -99,7 +99,7 @@ def test_extraction_rules(extractor, text, expected):
 def test_negated_value_is_not_also_descriptive(extractor):
     words = extractor.extract("不要金色的手机")
     assert ("金色", "descriptive") not in words
-    assert ("不要金色的", "negative") in words and ("手机", "category") in words
+    assert ("不要金色", "negative") in words and ("手机", "category") in words
 
 
 @pytest.mark.parametrize(
@@ -150,9 +150,9 @@ def test_annotation_first_extraction_otherwise_and_no_leakage(tmp_path):
     got = {(r.sample_id, r.turn_idx, r.text, r.type) for r in prefs.itertuples()}
     assert got == {
         ("X1", 0, "华为手机", "category"),
-        ("X1", 2, "不要金色的", "negative"),
+        ("X1", 2, "不要金色", "negative"),
         ("X2", 0, "华为手机", "category"),
-        ("X2", 2, "不要金色的", "negative"),
+        ("X2", 2, "不要金色", "negative"),
         ("X2", 5, "低于3000", "comparative"),
     }
     # leakage: nothing at or after the recommendation turn
@@ -164,7 +164,7 @@ def test_evaluate_extractor_exact_and_loose(tmp_path):
     sessions = {
         "C": [
             ("user", "想要华为手机", [("华为", "descriptive"), ("手机", "category")]),  # 2/2 found
-            ("user", "不要金色的", [("不要金色的", "negative")]),  # found
+            ("user", "不要金色的", [("不要金色", "negative")]),  # found
             ("user", "要拍照好的", [("拍照好", "descriptive")]),  # missed
             ("user", "黑色的", [("黑色", "category")]),  # found with another type: loose only
             ("user", "低于3000", None),  # not annotated: not evaluated
@@ -172,7 +172,7 @@ def test_evaluate_extractor_exact_and_loose(tmp_path):
     }
     c = make_corpus(ITEMS, sessions, [])
     r = evaluate_extractor(c)
-    # predictions: 华为/d, 手机/c, 不要金色的/n, 黑色/d  -> exact tp 3 of 4 predicted, 5 gold
+    # predictions: 华为/d, 手机/c, 不要金色/n, 黑色/d  -> exact tp 3 of 4 predicted, 5 gold
     assert r["n_pred"] == 4 and r["n_gold"] == 5 and r["tp"] == 3
     assert r["precision"] == pytest.approx(3 / 4) and r["recall"] == pytest.approx(3 / 5)
     assert r["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
