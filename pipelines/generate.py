@@ -87,11 +87,11 @@ GENERATOR_VERSION = 1
 CACHE_ENV = "ECONVREC_CACHE"
 N_CANDIDATES = 31  # the purchased item + at most 30 hard negatives
 # purchase model (module doc); tuned on `default` so that the blocks rank IF > CF > BF
-TAU = 0.35  # Gumbel noise scale of the purchase
+TAU = 0.3  # Gumbel noise scale of the purchase
 W_PRICE = {"高": 1.8, "中": 1.2, "低": 0.7}  # |log(price / budget)| weight by latent price sensitivity
 W_BRAND, W_COLOUR = 1.2, 0.8
 W_POS, W_NEG, W_CMP = 0.7, 1.6, 1.3
-W_MENTION, W_RECENT, W_SIM = 1.1, 0.6, 4.0
+W_MENTION, W_RECENT, W_SIM = 1.0, 0.6, 4.0
 SERIES_SHARE, SERIES_COLOUR_SHARE = 0.65, 0.25  # chance that an item keeps its series' value of an attribute
 STAFF_NOISE = 3.0  # Gumbel scale of the staff's choice of items to link
 P_MENTION, MENTION_DECAY = 0.6, 0.8  # chance that a staff block links items, decaying per linking block
@@ -138,6 +138,8 @@ class _Spec:
     marketing: list[str]
     colour_attr: str | None = "颜色"
     pref_attrs: list[str] = field(default_factory=list)  # attributes users talk about
+    exclusive: dict = field(default_factory=dict)  # attribute -> {brand: values only that brand has}
+    forced: dict = field(default_factory=dict)  # attribute -> {brand: the value all its items have}
 
 
 def _v(s: str) -> list[str]:
@@ -175,6 +177,7 @@ SPECS: list[_Spec] = [
          ("12G以上", "运行内存{w}", "运行内存", ["12GB", "16GB"])],
         ["旗舰", "新品", "官方正品", "学生", "游戏手机", "拍照手机", "5G"],
         pref_attrs=["颜色", "运行内存", "机身存储", "处理器", "后摄主像素", "电池容量", "屏幕尺寸", "充电功率"],
+        exclusive={"处理器": {"苹果": ["A17 Pro"], "华为": ["麒麟9000S"]}},
     ),
     _Spec(
         "笔记本电脑", ["笔记本电脑", "笔记本", "电脑"], "数码", 5200, 0.12, 0.1,
@@ -203,6 +206,8 @@ SPECS: list[_Spec] = [
         [("16G以上", "内存要{w}", "内存容量", ["16GB", "32GB"]), ("1T以上", "硬盘{w}", "硬盘容量", ["1TB SSD", "2TB SSD"])],
         ["高性能", "办公", "学生", "网课", "设计", "电竞", "超薄"],
         pref_attrs=["颜色", "屏幕尺寸", "处理器", "内存容量", "硬盘容量", "显卡", "类型", "重量"],
+        exclusive={"处理器": {"苹果": ["M2", "M3"]}, "操作系统": {"苹果": ["macOS"]}},
+        forced={"显卡": {"苹果": "集成显卡"}},
     ),
     _Spec(
         "冰箱", ["冰箱", "电冰箱"], "家电", 3000, 0.12, 0.1,
@@ -689,6 +694,22 @@ class _Gen:
                 base = rng.choice(len(values), size=16 * len(sp.brands), p=p)[skey]
                 keep = rng.random(m) < (SERIES_COLOUR_SHARE if j == cat.colour_slot else SERIES_SHARE)
                 v = np.where(keep, base, own)
+                ex = sp.exclusive.get(_name)
+                if ex:  # brand-exclusive values (A17 Pro only in iPhones, ...)
+                    vid = {x: k for k, x in enumerate(values)}
+                    owner = np.full(len(values), -1)
+                    for b, xs in ex.items():
+                        for x in xs:
+                            owner[vid[x]] = cat.brands.index(b)
+                    free = np.flatnonzero(owner < 0)
+                    fp = p[free] / p[free].sum()
+                    redraw = free[rng.choice(len(free), size=m, p=fp)]
+                    v = np.where((owner[v] >= 0) & (owner[v] != bl), redraw, v)
+                    for b, xs in ex.items():
+                        mine = np.array([vid[x] for x in xs])
+                        v = np.where(bl == cat.brands.index(b), mine[rng.integers(0, len(mine), m)], v)
+                for b, x in sp.forced.get(_name, {}).items():
+                    v = np.where(bl == cat.brands.index(b), values.index(x), v)
                 vals[idx, j] = v
                 if eff is not None:
                     logp = logp + np.asarray(eff)[v]
@@ -935,6 +956,7 @@ class _Gen:
         recent = np.zeros(P, bool)
         last_mention: list[int] = []
         n_mention_turns = 0
+        asked: list = [None]  # attribute the staff just asked about
         stated: set[int] = set()
         cw = d.pick(sp.words)
 
@@ -980,7 +1002,11 @@ class _Gen:
             elif ps:
                 say_prefs(ps)
             elif e < r:
-                self._filler_user(utt, last_mention, cat, vals, bf + cf, pool)
+                if asked[0] is not None and d.bern(0.4):
+                    utt("user", d.pick(T_DONTCARE[1:3]).format(a=asked[0]), intent="Don't care")
+                else:
+                    self._filler_user(utt, last_mention, cat, vals, bf + cf, pool)
+            asked[0] = None
             if e == r:
                 break
             # ---- staff block ----
@@ -1000,12 +1026,14 @@ class _Gen:
                     recent[pick] = True
                     last_mention = pick
                     v = self._value_phrase(cat, vals[pick[0]])
-                    utt("staff", d.pick(T_MENTION_S).format(v=v), items=pick, recommend=True)
+                    tpl = d.pick(T_MENTION_S if len(pick) > 1 else T_MENTION_S[:2] + T_MENTION_S[3:])
+                    utt("staff", tpl.format(v=v), items=pick, recommend=True)
                     continue
             if d.bern(0.45):
                 free = [j for j in cat.pref_slots if j not in stated]
                 if free and d.bern(0.75):
-                    utt("staff", d.pick(T_ASK_ATTR_S).format(a=cat.slots[d.pick(free)]), recommend=False)
+                    asked[0] = cat.slots[d.pick(free)]
+                    utt("staff", d.pick(T_ASK_ATTR_S).format(a=asked[0]), recommend=False)
                 else:
                     utt("staff", d.pick(T_ASK_BUDGET_S), recommend=False)
             else:
