@@ -52,11 +52,8 @@ def load_scale(scale: str, data: Path):
     from pipelines.generate import generate_corpus
 
     d = data / f"{scale}-0"
-    if not (d / ".complete").exists():
-        shutil.rmtree(d, ignore_errors=True)
-        t = time.perf_counter()
+    if not d.exists():  # generate_corpus renames a finished directory into place
         generate_corpus(d, scale, 0)
-        (d / ".complete").write_text(f"{time.perf_counter() - t:.1f}")
     return load_corpus(d)
 
 
@@ -184,7 +181,8 @@ def main(argv=None) -> int:
 
     glove = {"method": "glove", "dim": args.glove_dim, "epochs": args.glove_epochs}
     results = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_avg_at_start": os.getloadavg()},
         "glove_params": glove,
         "command": "python benchmarks/bench_context.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
@@ -203,6 +201,7 @@ def main(argv=None) -> int:
         del corpus
         gc.collect()
     results["scales"] = scales
+    results["machine"]["load_avg_at_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 

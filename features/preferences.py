@@ -13,16 +13,17 @@ nothing at or after the recommendation turn is visible). A user turn whose ``pre
 is set uses the corpus annotation (possibly empty); every other user turn goes through the rule
 based :class:`PreferenceExtractor`:
 
-1. regex rules find negative and comparative expressions (negative first; overlapping matches are
-   resolved leftmost-longest) and blank them out of the text;
-2. the rest is tokenised with the KB-aware jieba :class:`~features.text.Tokenizer` (categories,
-   brands and attribute values are its user dictionary) and every token that is a KB word becomes a
-   ``category`` (a category name) or ``descriptive`` (an attribute value or a built-in descriptive
-   word) preference word.
+negative expressions, numeric comparisons, KB words and word comparisons are found in that
+priority order (see :class:`PreferenceExtractor`). The KB words come from the jieba
+:class:`~features.text.Tokenizer` whose user dictionary is the KB (categories, brands, attribute
+values), a small built-in lexicon of descriptive and category words, and the attribute names (so
+that "续航时间" stays one token and is not read as a value). Category names (and built-in category
+words that are not KB values) are ``category``; attribute values and descriptive words are
+``descriptive``.
 
 Texts are compared and returned in normalised form (:func:`features.text.normalise_text`: NFKC,
-lower-case). Negative words keep their negation and a trailing 的 ("不要金色的"); :func:`rejected_value` strips it
-("金色"), which is what similarity features should embed.
+lower-case). Negative words keep their negation, as the annotations write them ("不要金色");
+:func:`rejected_value` strips it ("金色"), which is what similarity features should embed.
 
 Extraction runs once per *distinct* text. :func:`evaluate_extractor` measures the extractor against
 the annotated turns of a corpus.
@@ -30,9 +31,8 @@ the annotated turns of a corpus.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
-from typing import Iterable
+from functools import lru_cache
 
 import pandas as pd
 
@@ -88,7 +88,7 @@ STOP_VALUES = frozenset("可以 一般 没有 需要 其他 其它 正常 默认
 # Descriptive words that need not be KB values: colours, usage, user groups, style.
 DESCRIPTIVE_WORDS = frozenset(
     "黑色 白色 银色 灰色 金色 蓝色 红色 粉色 绿色 紫色 棕色 橙色 黄色 青色 亮色 暗色 深色 浅色"
-    " 拍照清晰 性价比高 性价比 轻薄 轻便 便携 耐用 大容量 大屏 大屏幕 续航 续航长 待机长 省电 静音 高端 时尚 简约 可爱"
+    " 拍照清晰 性价比高 性价比 轻薄 轻便 便携 耐用 大容量 大屏 大屏幕 续航长 待机长 省电 静音 高端 时尚 简约 可爱"
     " 商务 学生 女生 男生 老人 儿童 小孩 宝宝 孕妇 家用 办公 游戏 打游戏 运动 送礼 户外 防水 防摔 快充"
     " 无线 智能 高清 护眼 保湿 补水 美白 控油 持久 显白".split()
 )
@@ -375,8 +375,3 @@ def evaluate_extractor(corpus, extractor: PreferenceExtractor | None = None) -> 
     res["loose"] = match(["session_id", "turn_idx", "text"], gold, pred)
     res["n_turns"] = int(len(t))
     return res
-
-
-def iter_types(words: Iterable[tuple[str, str]], types: Iterable[str]) -> list[str]:
-    keep = set(types)
-    return [w for w, t in words if t in keep]

@@ -59,7 +59,8 @@ def make_corpus(items, sessions, samples) -> Corpus:
 
 
 ITEMS = {
-    "G": ("手机", "华为 金色 手机", {"颜色": "金色", "品牌": "华为", "内存": "256G"}),
+    "G": ("手机", "华为 金色 手机", {"颜色": "金色", "品牌": "华为", "内存": "256G", "续航时间": "30小时", "变频/定频": "变频"}),
+    "D": ("笔记本电脑", "戴尔 游戏本", {"品牌": "戴尔", "类型": "游戏本", "颜色": "#999 正红色"}),
     "B": ("手机", "华为 黑色 手机", {"颜色": "黑色", "品牌": "华为"}),
     "L": ("口红", "小女生 暗红色 口红", {"颜色": "暗红色", "适用人群": "小女生"}),
 }
@@ -90,6 +91,21 @@ def extractor():
         ("想要华为手机，拍照清晰的", [("华为", "descriptive"), ("手机", "category"), ("拍照清晰", "descriptive")]),
         ("内存256G", [("256g", "descriptive")]),
         ("你好，在吗", []),
+        # the annotations' other forms
+        ("别推荐橙色的", [("别推荐橙色", "negative")]),
+        ("戴尔的就不考虑了，不考虑戴尔", [("不考虑戴尔", "negative")]),  # 戴尔 is rejected, not wanted
+        ("还有别的推荐吗", []),  # a bare 别 is no rejection
+        ("还有更便宜些的吗", [("便宜些", "comparative")]),
+        ("预算3000元以内", [("3000元以内", "comparative")]),
+        ("续航要30小时以上", [("30小时以上", "comparative")]),
+        ("我比较看重拍照清晰", [("拍照清晰", "descriptive")]),  # 比较 is no comparison
+        # attribute names are questions about an attribute, not values
+        ("这款续航时间是多少？", []),
+        ("请问变频/定频是多少呀", []),
+        # synonyms of categories are categories; a built-in category word that is a KB value is descriptive
+        ("想看看智能手机", [("智能手机", "category")]),
+        ("最好是游戏本的", [("游戏本", "descriptive")]),
+        ("有没有#999 正红色的", [("#999 正红色", "descriptive")]),
     ],
 )
 def test_extraction_rules(extractor, text, expected):
