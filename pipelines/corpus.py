@@ -617,6 +617,10 @@ def _check_items(t: _Table, ctx: _Ctx, idx: _IdIndex) -> tuple[pd.DataFrame, pd.
             probs.append(mk("attributes", f"expected an object or null, got {_tname(attrs)}"))
         else:
             for k, v in attrs.items():
+                if type(v) is str and k:
+                    names.append(k)
+                    vals.append(v)
+                    continue
                 if v is None:
                     continue
                 if not k:
@@ -697,6 +701,32 @@ def _check_sessions(t: _Table, ctx: _Ctx, idx: _IdIndex, uidx: _IdIndex, iidx: _
             probs.append(mk("turns", "a session needs at least one turn"))
         else:
             for j, tr in enumerate(turns):
+                # fast path: a well-formed turn (the common case) skips the detailed checks
+                if type(tr) is dict:
+                    role = tr.get("role")
+                    text = tr.get("text")
+                    intent = tr.get("intent")
+                    recm = tr.get("recommend")
+                    its = tr.get("items")
+                    pws = tr.get("preference_words")
+                    if ((role == "user" or role == "staff") and type(text) is str
+                            and (intent is None or type(intent) is str) and (recm is None or type(recm) is bool)
+                            and (not its or (type(its) is list and all(type(x) is str and x in items_ok
+                                                                        for x in its)))
+                            and (pws is None or (type(pws) is list and all(
+                                type(pw) is dict and type(pw.get("text")) is str and pw["text"]
+                                and pw.get("type") in PREF_TYPES for pw in pws)))):
+                        roles.append(role)
+                        l_role.append(role)
+                        l_text.append(text)
+                        l_intent.append(intent)
+                        l_rec.append(recm)
+                        l_ann.append(pws is not None)
+                        if its:
+                            l_ti.extend([(j, x) for x in its])
+                        if pws:
+                            l_pw.extend([(j, pw["text"], pw["type"]) for pw in pws])
+                        continue
                 pre = f"turns[{j}]"
                 if not isinstance(tr, dict):
                     probs.append(mk(pre, f"expected an object, got {_tname(tr)}"))

@@ -101,7 +101,7 @@ INFO_FILE = "_generator.json"
 SCALES = {
     "tiny": dict(n_sessions=200, n_users=190, n_catalogues=40),
     "default": dict(n_sessions=2500, n_users=2400, n_catalogues=300),
-    "full": dict(n_sessions=25440, n_users=24358, n_catalogues=2640),
+    "full": dict(n_sessions=25440, n_users=24358, n_catalogues=2940),
 }
 
 # ------------------------------------------------------------------------------------------------
