@@ -125,14 +125,36 @@ def is_keyword_token(tok: str) -> bool:
     return len(tok) >= 2
 
 
+_KW_CACHE: dict[str, bool] = {}
+
+
+def _keyword_filter(tokens: tuple[str, ...]) -> list[str]:
+    cache = _KW_CACHE
+    out = []
+    for t in tokens:
+        ok = cache.get(t)
+        if ok is None:
+            ok = cache[t] = is_keyword_token(t)
+        if ok:
+            out.append(t)
+    return out
+
+
 def _token_rows(tokenizer, keys: pd.DataFrame, texts: pd.Series) -> pd.DataFrame:
-    """Long table: the columns of ``keys`` repeated per candidate keyword token of ``texts``."""
-    toks = tokenizer.tokenize_series(texts.reset_index(drop=True))
-    df = keys.reset_index(drop=True).copy()
-    df["token"] = toks.map(lambda ts: [t for t in ts if is_keyword_token(t)])
-    df = df.explode("token").dropna(subset=["token"])
-    df["token"] = df["token"].astype(str)
-    return df.reset_index(drop=True)
+    """Long table: the columns of ``keys`` repeated per candidate keyword token of ``texts``
+    (tokenised and filtered once per distinct text; rows in input order, tokens in text order)."""
+    codes, uniq = pd.factorize(texts.fillna("").astype(str).to_numpy(dtype=object))
+    filt = [_keyword_filter(tokenizer.tokenize(t)) for t in uniq]
+    lens = np.fromiter((len(f) for f in filt), np.int64, len(filt))
+    flat = np.array([t for f in filt for t in f], dtype=object)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    rl = lens[codes] if len(codes) else np.zeros(0, np.int64)
+    row = np.repeat(np.arange(len(codes)), rl)
+    within = np.arange(int(rl.sum())) - np.repeat(np.cumsum(rl) - rl, rl)
+    df = keys.iloc[row].reset_index(drop=True)
+    df["token"] = pd.Series(flat[np.repeat(starts[codes], rl) + within] if len(row) else np.zeros(0, object),
+                            dtype=object).astype(str)
+    return df
 
 
 def _tfidf_topk(doc_tokens: pd.DataFrame, doc: str, k: int, idf: pd.Series) -> pd.DataFrame:
@@ -147,7 +169,7 @@ def _tfidf_topk(doc_tokens: pd.DataFrame, doc: str, k: int, idf: pd.Series) -> p
 def _idf(doc_tokens: pd.DataFrame, doc: str) -> tuple[pd.Series, pd.Series, int]:
     """Document frequency and smoothed IDF (sklearn's formula) of each token."""
     n = int(doc_tokens[doc].nunique())
-    df = doc_tokens.drop_duplicates([doc, "token"])["token"].value_counts()
+    df = _distinct(doc_tokens, [doc, "token"])["token"].value_counts()
     idf = np.log((1.0 + n) / (1.0 + df.astype(float))) + 1.0
     return df, idf, n
 
@@ -241,30 +263,39 @@ def _is_missing(v) -> bool:
     return False
 
 
-def _user_tag_triples(users: pd.DataFrame, p: GraphParams) -> pd.DataFrame:
-    cols = [c for c in users.columns if c != "user_id"]
-    parts = []
-    uid = "user:" + users["user_id"].astype(str)
-    for c in cols:
-        col = users[c]
+def _str(col: pd.Series) -> pd.Series:
+    return col.astype(str).str.strip()
+
+
+def _user_tags(users: pd.DataFrame, p: GraphParams) -> tuple[pd.Series, pd.Series]:
+    """(user_id, "field=value") pairs of the profile fields."""
+    users_s = users["user_id"].astype(str).reset_index(drop=True)
+    hs, ts = [], []
+    for c in [c for c in users.columns if c != "user_id"]:
+        col = users[c].reset_index(drop=True)
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             x = col.astype(float)
-            ok = x.notna()
+            ok = x.notna().to_numpy()
             if not ok.any():
                 continue
             edges = np.unique(np.nanquantile(x[ok], np.linspace(0, 1, p.numeric_buckets + 1)[1:-1]))
             b = np.searchsorted(edges, x[ok].to_numpy(), side="right")
-            parts.append(pd.DataFrame({"h": uid[ok].to_numpy(), "t": [f"user_tag:{c}=q{i}" for i in b]}))
-        else:
-            df = pd.DataFrame({"h": uid.to_numpy(), "v": col.to_numpy()})
-            df = df.explode("v")
+            hs.append(users_s[ok])
+            ts.append(pd.Series(b).astype(str).radd(f"{c}=q"))
+            continue
+        if col.dtype == object:  # may hold lists: one tag per element
+            df = pd.DataFrame({"h": users_s, "v": col}).explode("v")
             df = df[~df["v"].map(_is_missing)]
-            v = df["v"].astype(str).str.strip()
-            keep = v.str.len() > 0
-            parts.append(pd.DataFrame({"h": df["h"][keep].to_numpy(), "t": ("user_tag:" + c + "=" + v[keep]).to_numpy()}))
-    if not parts:
-        return pd.DataFrame({"h": [], "t": []}, dtype=object)
-    return pd.concat(parts, ignore_index=True)
+            h, v = df["h"], _str(df["v"])
+        else:
+            ok = col.notna().to_numpy()
+            h, v = users_s[ok], _str(col[ok])
+        keep = (v.str.len() > 0).to_numpy()
+        hs.append(h[keep])
+        ts.append(v[keep].radd(f"{c}="))
+    if not hs:
+        return pd.Series([], dtype=str), pd.Series([], dtype=str)
+    return pd.concat(hs, ignore_index=True), pd.concat(ts, ignore_index=True)
 
 
 def _context_user_turns(corpus, p: GraphParams) -> pd.DataFrame:
@@ -277,6 +308,71 @@ def _context_user_turns(corpus, p: GraphParams) -> pd.DataFrame:
     return t[["session_id", "turn_idx", "text", "intent"]].reset_index(drop=True)
 
 
+class _Builder:
+    """Collects (relation, head type, head names, tail type, tail names) and numbers the entities
+    per type (sorted names), so no typed name string is built per triple."""
+
+    def __init__(self):
+        self.parts: list[tuple[str, str, pd.Series, str, pd.Series]] = []
+
+    def add(self, rel: str, h, t) -> None:
+        htype, _, ttype = rel.split(".")
+        h = pd.Series(h).astype(str).reset_index(drop=True)
+        t = pd.Series(t).astype(str).reset_index(drop=True)
+        if len(h):
+            self.parts.append((rel, htype, h, ttype, t))
+
+    def finish(self) -> tuple[list[str], list[str], pd.DataFrame]:
+        by_type: dict[str, list[pd.Series]] = {}
+        for _, ht, h, tt, t in self.parts:
+            by_type.setdefault(ht, []).append(h)
+            by_type.setdefault(tt, []).append(t)
+        entities = [PAD, OOV]
+        codes_of: dict[int, np.ndarray] = {}  # id(series) -> entity ids
+        for typ in ENTITY_TYPES:
+            if typ not in by_type:
+                continue
+            series = by_type[typ]
+            codes, uniq = pd.factorize(pd.concat(series, ignore_index=True))
+            names = np.asarray(uniq, dtype=object)
+            order = np.argsort(names, kind="stable")
+            rank = np.empty(len(order), np.int64)
+            rank[order] = np.arange(len(order))
+            ids = rank[codes] + len(entities)
+            entities.extend(f"{typ}:{n}" for n in names[order])
+            start = 0
+            for ser in series:
+                codes_of[id(ser)] = ids[start: start + len(ser)]
+                start += len(ser)
+        rels = [r for r in RELATIONS if any(p[0] == r for p in self.parts)]
+        rel_id = {r: i for i, r in enumerate(rels)}
+        heads, tails, rids = [], [], []
+        for rel, _, h, _, t in self.parts:
+            heads.append(codes_of[id(h)])
+            tails.append(codes_of[id(t)])
+            rids.append(np.full(len(h), rel_id[rel], np.int64))
+        if heads:
+            h, r, t = (np.concatenate(a) for a in (heads, rids, tails))
+            n = max(len(entities), 1)
+            key = (r * n + h) * n + t  # < 2^63 for up to ~2M entities x 11 relations
+            _, first = np.unique(key, return_index=True)  # sorted by (relation, head, tail)
+            triples = pd.DataFrame({"head": h[first].astype(np.int32), "relation": r[first].astype(np.int32),
+                                    "tail": t[first].astype(np.int32)})
+        else:
+            triples = pd.DataFrame({"head": [], "relation": [], "tail": []}, dtype=np.int32)
+        return entities, rels, triples
+
+
+def _distinct(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """``df.drop_duplicates(cols)`` through integer codes (keeps first occurrences, in order)."""
+    key = np.zeros(len(df), np.int64)
+    for c in cols:
+        codes, uniq = pd.factorize(df[c])
+        key = key * (len(uniq) + 1) + codes
+    _, first = np.unique(key, return_index=True)
+    return df.iloc[np.sort(first)]
+
+
 def build_ckg(corpus, params: GraphParams | dict | None = None, tokenizer=None) -> CKG:
     """Build the CKG of ``corpus`` (vectorised; see the module docstring for the schema)."""
     p = params if isinstance(params, GraphParams) else GraphParams(**(params or {}))
@@ -285,55 +381,46 @@ def build_ckg(corpus, params: GraphParams | dict | None = None, tokenizer=None) 
         from features.text import tokenizer_for
 
         tokenizer = tokenizer_for(corpus.items, corpus.item_attrs)
-
-    parts: dict[str, pd.DataFrame] = {}
-
-    def add(rel: str, h: pd.Series, t: pd.Series) -> None:
-        df = pd.DataFrame({"h": np.asarray(h, dtype=object), "t": np.asarray(t, dtype=object)})
-        parts[rel] = df.drop_duplicates()
+    b = _Builder()
 
     # users
-    tags = _user_tag_triples(corpus.users, p)
-    add("user.has.user_tag", tags["h"], tags["t"])
+    uh, ut_ = _user_tags(corpus.users, p)
+    b.add("user.has.user_tag", uh, ut_)
 
     # items
     items = corpus.items
-    iid = "item:" + items["item_id"].astype(str)
-    ok = items["category"].notna()
-    add("item.belong_to.category", iid[ok], "category:" + items.loc[ok, "category"].astype(str))
-    ok = items["shop_id"].notna()
-    add("seller.has.item", "seller:" + items.loc[ok, "shop_id"].astype(str), iid[ok])
+    ok = items["category"].notna().to_numpy()
+    b.add("item.belong_to.category", items.loc[ok, "item_id"], _str(items.loc[ok, "category"]))
+    ok = items["shop_id"].notna().to_numpy()
+    b.add("seller.has.item", items.loc[ok, "shop_id"], items.loc[ok, "item_id"])
 
     attrs = corpus.item_attrs.dropna(subset=["name", "value"])
-    name = attrs["name"].astype(str).str.strip()
-    key = name + "=" + attrs["value"].astype(str).str.strip()
-    av = pd.DataFrame({"item": attrs["item_id"].astype(str).to_numpy(), "name": name.to_numpy(), "key": key.to_numpy()})
-    av = av.drop_duplicates(["item", "key"])
-    cnt = av["key"].map(av["key"].value_counts())
-    av = av[cnt.to_numpy() >= p.min_value_count]
-    add("item.has.value", "item:" + av["item"], "value:" + av["key"])
-    pv = av.drop_duplicates("key")
-    add("property.has.value", "property:" + pv["name"], "value:" + pv["key"])
+    name = _str(attrs["name"])
+    av = pd.DataFrame({"item": attrs["item_id"].astype(str).to_numpy(), "name": name.to_numpy(),
+                       "key": (name + "=" + _str(attrs["value"])).to_numpy()})
+    av = _distinct(av, ["item", "key"])
+    kcodes, _ = pd.factorize(av["key"])
+    av = av[np.bincount(kcodes)[kcodes] >= p.min_value_count]  # distinct items holding the value
+    b.add("item.has.value", av["item"], av["key"])
+    pv = _distinct(av, ["key"])
+    b.add("property.has.value", pv["name"], pv["key"])
 
     # sessions
     s = corpus.sessions
-    ok = s["user_id"].notna()
-    add("user.created.session", "user:" + s.loc[ok, "user_id"].astype(str), "session:" + s.loc[ok, "session_id"].astype(str))
-    ok = s["shop_id"].notna()
-    add("session.relate_to.seller", "session:" + s.loc[ok, "session_id"].astype(str), "seller:" + s.loc[ok, "shop_id"].astype(str))
+    ok = s["user_id"].notna().to_numpy()
+    b.add("user.created.session", s.loc[ok, "user_id"], s.loc[ok, "session_id"])
+    ok = s["shop_id"].notna().to_numpy()
+    b.add("session.relate_to.seller", s.loc[ok, "session_id"], s.loc[ok, "shop_id"])
 
     # conversation: intentions and keywords
     ut = _context_user_turns(corpus, p)
     ut["intent"] = ut["intent"].where(ut["intent"].notna(), "unknown").astype(str)
     ut["session_id"] = ut["session_id"].astype(str)
+    ut["intention"] = (ut["session_id"] + "|" + ut["intent"]) if p.intention_scope == "session" else ut["intent"]
+    si = _distinct(ut, ["session_id", "intention"])
+    b.add("session.has.intention", si["session_id"], si["intention"])
     if p.intention_scope == "session":
-        ut["intention"] = "intention:" + ut["session_id"] + "|" + ut["intent"]
-    else:
-        ut["intention"] = "intention:" + ut["intent"]
-    si = ut.drop_duplicates(["session_id", "intention"])
-    add("session.has.intention", "session:" + si["session_id"], si["intention"])
-    if p.intention_scope == "session":
-        add("intention.is_a.intent", si["intention"], "intent:" + si["intent"])
+        b.add("intention.is_a.intent", si["intention"], si["intent"])
 
     utok = _token_rows(tokenizer, ut[["session_id", "intention"]], ut["text"])
     titles = items[["item_id", "title"]].dropna(subset=["title"])
@@ -349,35 +436,15 @@ def build_ckg(corpus, params: GraphParams | dict | None = None, tokenizer=None) 
     t_keep = t_idf[t_idf.index.isin(frequent) & ~t_idf.index.isin(t_stop)]
 
     top_s = _tfidf_topk(utok, "session_id", p.keywords_per_session, s_keep)
-    ik = utok.merge(top_s, on=["session_id", "token"], how="inner").drop_duplicates(["intention", "token"])
-    add("intention.has.keyword", ik["intention"], "keyword:" + ik["token"])
+    ik = _distinct(utok.merge(top_s, on=["session_id", "token"], how="inner"), ["intention", "token"])
+    b.add("intention.has.keyword", ik["intention"], ik["token"])
     top_t = _tfidf_topk(ttok, "item", p.title_keywords, t_keep)
-    add("item.has_title_word.keyword", "item:" + top_t["item"], "keyword:" + top_t["token"])
+    b.add("item.has_title_word.keyword", top_t["item"], top_t["token"])
 
-    # entity and relation vocabularies
-    names = pd.unique(pd.concat([pd.concat([d["h"], d["t"]]) for d in parts.values()], ignore_index=True))
-    names = pd.Series(names, dtype=object)
-    etype = names.str.split(":", n=1).str[0]
-    order = pd.DataFrame({"n": names, "r": etype.map({t: i for i, t in enumerate(ENTITY_TYPES)})})
-    order = order.sort_values(["r", "n"], kind="stable")
-    entities = [PAD, OOV] + order["n"].tolist()
-    index = pd.Series(np.arange(len(entities), dtype=np.int64), index=pd.Index(entities, dtype=object))
-
-    relations = [r for r in RELATIONS if r in parts and len(parts[r])]
-    rel_id = {r: i for i, r in enumerate(relations)}
-    tri = []
-    for r in relations:
-        d = parts[r]
-        tri.append(pd.DataFrame({
-            "head": index.reindex(d["h"]).to_numpy(np.int32),
-            "relation": np.full(len(d), rel_id[r], np.int32),
-            "tail": index.reindex(d["t"]).to_numpy(np.int32),
-        }))
-    triples = pd.concat(tri, ignore_index=True) if tri else pd.DataFrame({"head": [], "relation": [], "tail": []}, dtype=np.int32)
-
-    is_kw = lambda toks: pd.Index(["keyword:" + t for t in toks], dtype=object).isin(index.index)  # noqa: E731
-    kidf = {k: float(v) for k, v, ok in zip(s_keep.index, s_keep.to_numpy(), is_kw(s_keep.index)) if ok}
-    tidf = {k: float(v) for k, v, ok in zip(t_keep.index, t_keep.to_numpy(), is_kw(t_keep.index)) if ok}
+    entities, relations, triples = b.finish()
+    kw_entities = {e[8:] for e in entities if e.startswith("keyword:")}
+    kidf = {k: float(v) for k, v in s_keep.items() if k in kw_entities}
+    tidf = {k: float(v) for k, v in t_keep.items() if k in kw_entities}
     meta = {
         "params": p.model_dump(mode="json"),
         "build_seconds": round(time.perf_counter() - t0, 3),
