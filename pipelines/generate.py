@@ -893,6 +893,7 @@ class _Gen:
             a = max(3, int(round(n_ex * 0.55)))
             eps = [a, max(3, n_ex - a)]
         exclude: set[int] = set()
+        linked: set[int] = set()  # items linked so far in the session (context of later episodes)
         for e, ex in enumerate(eps):
             if e == 0:
                 kk = k
@@ -900,7 +901,7 @@ class _Gen:
                 cats = [c for c in self.shop_cats[shop] if c != self.catalogues[k][1]]
                 c2 = self.d.pick(cats) if cats and self.d.bern(0.7) else self.catalogues[k][1]
                 kk = self._cl_index.get((shop, c2), k)
-            self._episode(sid, f"{sid}_{e + 1}", u, kk, ex, turns, e, exclude)
+            self._episode(sid, f"{sid}_{e + 1}", u, kk, ex, turns, e, exclude, linked)
         self.sessions_out.append({"session_id": sid, "user_id": self.user_ids[u], "shop_id": self.shop_ids[shop],
                                   "turns": turns})
 
@@ -921,7 +922,7 @@ class _Gen:
         fill = rng.choice(others, size=min(len(others), target - len(own)), replace=False)
         return np.concatenate([own, fill]), len(own)
 
-    def _episode(self, sid, smp_id, u, k, E, turns, e_no, exclude):
+    def _episode(self, sid, smp_id, u, k, E, turns, e_no, exclude, linked):
         rng, d, W = self.rng, self.d, self.W
         shop, c, _size = self.catalogues[k]
         cat = W.cats[c]
@@ -952,7 +953,7 @@ class _Gen:
             for p, b in zip(prefs, where.tolist()):
                 sched.setdefault(b, []).append(p)
         cf = np.zeros(P)
-        mentioned = np.zeros(P, bool)
+        mentioned = np.isin(pool, list(linked)) if linked else np.zeros(P, bool)
         recent = np.zeros(P, bool)
         last_mention: list[int] = []
         n_mention_turns = 0
@@ -961,6 +962,7 @@ class _Gen:
         cw = d.pick(sp.words)
 
         def utt(role, text, items=(), intent=None, recommend=None, pw=None):
+            linked.update(int(pool[j]) for j in items)
             t = {"role": role, "text": text, "items": [self.item_ids[pool[j]] for j in items], "intent": intent,
                  "recommend": recommend}
             if role == "user":
