@@ -40,6 +40,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.special import expit
 from pydantic import BaseModel, ConfigDict
 
 import features  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
@@ -82,7 +83,9 @@ def undirected_edges(triples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     keep = h != t
     src = np.concatenate([h[keep], t[keep]])
     dst = np.concatenate([t[keep], h[keep]])
-    key = np.unique(src * (1 << 32) + dst)
+    key = np.sort(src * (1 << 32) + dst)
+    if len(key):
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
     return (key >> 32).astype(np.int64), (key & 0xFFFFFFFF).astype(np.int64)
 
 
@@ -97,9 +100,8 @@ class Adjacency:
     @classmethod
     def from_triples(cls, triples: pd.DataFrame, n: int) -> "Adjacency":
         src, dst = undirected_edges(triples)  # sorted by src then dst
-        indptr = np.zeros(n + 1, np.int64)
-        np.add.at(indptr, src + 1, 1)
-        return cls(np.cumsum(indptr), dst.astype(np.int64), n)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))]).astype(np.int64)
+        return cls(indptr, dst.astype(np.int64), n)
 
     @property
     def degree(self) -> np.ndarray:
@@ -183,7 +185,7 @@ def _act(name: str):
 
 def _np_act(name: str):
     return {
-        "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+        "sigmoid": expit,
         "tanh": np.tanh,
         "relu": lambda x: np.maximum(x, 0.0),
         "linear": lambda x: x,
