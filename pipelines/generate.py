@@ -1344,11 +1344,13 @@ def _write_jsonl(path: Path, records) -> None:
         f.writelines(dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
-def generate_corpus(out_dir: str | Path, scale: str = "default", seed: int = 0, return_utilities: bool = False):
+def generate_corpus(out_dir: str | Path, scale: str = "default", seed: int = 0, return_utilities: bool = False,
+                    replace: bool = True):
     """Write a synthetic corpus to ``out_dir`` (JSON Lines, ``docs/data_format.md``) and return the
     path (and, with ``return_utilities=True``, the truth table as a DataFrame). Files are written to
-    a temporary sibling directory first and renamed when complete; an existing ``out_dir`` that
-    looks like a corpus (or is empty) is replaced."""
+    a temporary sibling directory first and renamed when complete. An existing ``out_dir`` that
+    looks like a corpus (or is empty) is replaced; with ``replace=False`` an ``out_dir`` that
+    appeared meanwhile (another process finished first) is kept and the new files are discarded."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not ((out / "samples.jsonl").exists() or (out / INFO_FILE).exists()):
         raise FileExistsError(f"{out} exists and does not look like a generated corpus; refusing to replace it")
@@ -1357,7 +1359,6 @@ def generate_corpus(out_dir: str | Path, scale: str = "default", seed: int = 0, 
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    t0 = time.perf_counter()
     try:
         g = _Gen(scale, seed)
         tables = g.run()
@@ -1370,12 +1371,19 @@ def generate_corpus(out_dir: str | Path, scale: str = "default", seed: int = 0, 
         (tmp / INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
                                      encoding="utf-8")
         if out.exists():
+            if not replace and (out / INFO_FILE).is_file():
+                shutil.rmtree(tmp)
+                return (out, truth) if return_utilities else out
             shutil.rmtree(out)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if replace or not (out / INFO_FILE).is_file():
+                raise
+            shutil.rmtree(tmp)  # lost the race to a complete corpus: keep it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _ = time.perf_counter() - t0
     return (out, truth) if return_utilities else out
 
 
@@ -1523,11 +1531,7 @@ def default_corpus_dir(cache_root: str | Path | None = None, scale: str = "defau
         os.environ.get(CACHE_ENV) or (Path.home() / ".cache" / "econvrec_rank"))
     path = root / f"corpus-{scale}-seed{seed}-v{GENERATOR_VERSION}"
     if not (path / INFO_FILE).is_file():
-        try:
-            generate_corpus(path, scale=scale, seed=seed)
-        except OSError:
-            if not (path / INFO_FILE).is_file():  # lost a race with another process: fine if it finished
-                raise
+        generate_corpus(path, scale=scale, seed=seed, replace=False)
     return path
 
 
