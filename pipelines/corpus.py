@@ -301,7 +301,7 @@ def _read_jsonl(path: Path) -> _Table:
             continue
         try:
             rec = loads(line)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             msg = getattr(e, "msg", str(e))
             col = getattr(e, "colno", None)
             problems.append(Problem(name, i, None, "<line>",
@@ -532,7 +532,9 @@ def _check_users(t: _Table, ctx: _Ctx, idx: _IdIndex) -> pd.DataFrame:
                 if _is_missing(v) and not (isinstance(v, float) and k in NUMERIC_PROFILE_FIELDS):
                     continue
                 f = f"profile.{k}"
-                if k in NUMERIC_PROFILE_FIELDS:
+                if k == "user_id":
+                    probs.append(mk(f, "'user_id' is reserved and cannot be a profile field"))
+                elif k in NUMERIC_PROFILE_FIELDS:
                     if not _is_num(v):
                         probs.append(mk(f, f"expected a number, got {_tname(v)}"))
                     elif not math.isfinite(v):

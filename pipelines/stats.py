@@ -117,7 +117,10 @@ def format_stats(s: dict) -> str:
         w = max(len(k) for k, _ in rows)
         lines = [title, "-" * (w + 16)]
         for k, v in rows:
-            lines.append(f"{k:<{w}}  {v:>12,.2f}" if isinstance(v, float) else f"{k:<{w}}  {v:>12,}")
+            if isinstance(v, float):
+                lines.append(f"{k:<{w}}  {v:>12.4f}" if abs(v) < 1 else f"{k:<{w}}  {v:>12,.2f}")
+            else:
+                lines.append(f"{k:<{w}}  {v:>12,}")
         return "\n".join(lines)
 
     ss = s["sessions"]

@@ -260,7 +260,8 @@ def test_message_lists_first_20_problems_and_total(tmp_path):
 
 
 @pytest.mark.parametrize("garbage", ['{"user_id": null}', '{"user_id": "Z", "profile": 3}', "42", "null", "[]",
-                                     '{"user_id": "Z", "profile": {"age": {"a": 1}}}', '"str"'])
+                                     '{"user_id": "Z", "profile": {"age": {"a": 1}}}', '"str"',
+                                     '{"user_id": "Z", "profile": {"user_id": "Y"}}', "[" * 100000 + "]" * 100000])
 def test_garbage_raises_corpus_error_only(tmp_path, garbage):
     recs = base_records()
     err = load_error(tmp_path, recs, {"users": lines_of(recs, "users") + [garbage]})
