@@ -143,16 +143,32 @@ def bench_scale(scale: str, corpus, work: Path, glove: dict, throughput: float, 
     res["bert_estimated_encode_min"] = est_min
     brows = rows
     if est_min > max_encode_min:
-        frac = max_encode_min / est_min
-        keep = rows["sample_id"].drop_duplicates().iloc[: max(1, int(rows["sample_id"].nunique() * frac))]
+        # Keep the first samples whose distinct texts fit the budget (titles are shared between
+        # samples, so a fraction of the samples needs more than that fraction of the texts).
+        budget = int(max_encode_min * 60 * throughput)
+        t_utt = utt.groupby("sample_id", sort=False)["text"].agg(list)
+        it = corpus.items.set_index("item_id")["title"].astype(str)
+        seen: set[str] = set()
+        keep = []
+        for sid, grp in rows.groupby("sample_id", sort=False)["item_id"]:
+            new = set(it.reindex(grp.to_numpy()).dropna()) | set(t_utt.get(sid, []))
+            if keep and len(seen | new) > budget:
+                break
+            seen |= new
+            keep.append(sid)
         brows = rows[rows["sample_id"].isin(keep)]
         res["bert_restricted_to_samples"] = int(len(keep))
+        res["bert_restricted_texts"] = int(len(seen))
     res["bert_rows"] = int(len(brows))
     t_fit, t_tr, out = run_kind("bert_cosine", ctx, brows, {})
     res["bert_fit_s"], res["bert_transform_s"] = t_fit, t_tr
     res["bert_has_pref_rate"] = float(out["has_pref"].mean())
-    if len(brows) < len(rows):
-        res["bert_transform_s_extrapolated_full"] = t_tr * est_min / max_encode_min
+    n_enc = int(sum(c.n_encoded for c in enc_mod._CACHES.values()))
+    res["bert_encoded_texts"] = n_enc
+    if n_enc:
+        res["bert_encode_texts_per_s"] = n_enc / t_tr
+    if len(brows) < len(rows) and n_enc:
+        res["bert_transform_s_extrapolated_full"] = t_tr * n_texts / n_enc
 
     # cached rerun: a fresh context on the same artefacts and cache (another run)
     _reset_process_caches()
@@ -198,6 +214,9 @@ def main(argv=None) -> int:
         r["load_s"] = t
         scales[scale] = r
         print(json.dumps(r, indent=1), flush=True)
+        results["scales"] = scales
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")  # after each scale
         del corpus
         gc.collect()
     results["scales"] = scales
