@@ -75,19 +75,20 @@ Measured on ``default`` (seed 0; ``truth_diagnostics``; ``full`` is within 0.02)
 ==========================  =====  ======
 ranking by                  Top@1  AUC
 ==========================  =====  ======
-true utility (BF+CF+IF)     0.58   0.85
-IF alone                    0.27   0.75
-CF alone                    0.15   0.71
-BF alone                    0.14   0.69
-BF+CF / BF+IF               0.29 / 0.40   0.79 / 0.81
+true utility (BF+CF+IF)     0.57   0.85
+IF alone                    0.31   0.77
+CF alone                    0.15   0.70
+BF alone                    0.14   0.68
+BF+CF                       0.26   0.77
+BF+IF                       0.42   0.81
 random (1/#candidates)      0.033  0.50
 ==========================  =====  ======
 
-The purchased item is linked before the recommendation turn in ~56% of the samples; a sample has
+The purchased item is linked before the recommendation turn in ~57% of the samples; a sample has
 ~4.0 linked candidates (3.5 not bought). A logistic regression on observable proxies of each
 block (``truth_diagnostics(learnable=True)``: BF from the profile fields, CF the stated-preference
 score, IF linked / recency / attribute overlap) gives the E-ConvRec table 8 ordering:
-AUC BF 0.65 < BF+CF 0.76 < BF+IF 0.80 < BF+IF+CF 0.86 (Top@1 0.08 / 0.23 / 0.26 / 0.37).
+AUC BF 0.63 < BF+CF 0.74 < BF+IF 0.81 < BF+IF+CF 0.86 (Top@1 0.08 / 0.18 / 0.27 / 0.37).
 ``_truth.parquet`` (ignored by the loader) holds, per candidate: sample_id, item_id, bf, cf, if_,
 utility (= bf + cf + if_), gumbel (the noise drawn, scale TAU), mentioned, recent and sim.
 """
@@ -485,6 +486,9 @@ T_ASK_REC = ["那你帮我推荐一款吧", "哪款比较好？", "你觉得哪�
 T_REC_PRE_S = ["好的亲", "明白了，稍等", "好的，根据您的需求"]
 T_REC_S = ["综合您的需求，推荐您这款", "那亲可以入手这款，{v}，很适合您", "根据您说的，这款最适合您了",
            "这款是我们店的爆款，{v}，您可以看看", "推荐您这款，{v}，性价比很高"]
+T_STAFF_TAIL = ["，有什么问题随时问我哦~", "，您可以放心购买", "，现在下单还有优惠哦", "，亲可以参考一下", "，支持七天无理由退货",
+                "，库存不多了亲"]
+T_USER_HEAD = ["我想问一下，", "麻烦问下，", "嗯，", "是这样的，", "我看了一下，", "那个，"]
 T_BUY = ["好的，就这款了", "那我下单了", "行，我拍了", "拍了，尽快发货哦", "好，就要这个"]
 T_THANKS_S = ["好的亲，感谢您的支持~", "收到，马上为您安排发货", "感谢亲的信任，有问题随时找我哦"]
 
@@ -987,6 +991,10 @@ class _Gen:
 
         def utt(role, text, items=(), intent=None, recommend=None, pw=None):
             linked.update(int(pool[j]) for j in items)
+            if role == "staff" and d.bern(0.35):
+                text = text.rstrip("~。") + d.pick(T_STAFF_TAIL)
+            elif intent == "Inform Preference" and d.bern(0.3):
+                text = d.pick(T_USER_HEAD) + text
             t = {"role": role, "text": text, "items": [self.item_ids[pool[j]] for j in items], "intent": intent,
                  "recommend": recommend}
             if role == "user":
