@@ -135,7 +135,7 @@ class Corpus:
     candidates: pd.DataFrame
     root: Path | None = None
     meta: dict = field(default_factory=dict)
-    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+    _fingerprint: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def candidate_rows(self) -> pd.DataFrame:
         """One row per (sample, candidate): row_id, sample_id, session_id, user_id, turn, item_id,
@@ -174,8 +174,10 @@ class Corpus:
     # -- identity ----------------------------------------------------------------------------------
     def fingerprint(self) -> str:
         """Stable content hash (sha256 hex) of the ten tables: column names, dtypes and values.
-        ``root`` and ``meta`` do not count. Cached: treat the tables as immutable."""
-        if self._fingerprint is None:
+        ``root`` and ``meta`` do not count. Cached per set of table objects (assigning a new table
+        invalidates it; mutating a table in place does not, so treat tables as immutable)."""
+        key = tuple(id(getattr(self, n)) for n in TABLE_NAMES)
+        if self._fingerprint is None or self._fingerprint[0] != key:
             h = hashlib.sha256()
             for name in TABLE_NAMES:
                 df = getattr(self, name)
@@ -183,8 +185,8 @@ class Corpus:
                 h.update(json.dumps([[str(c) for c in df.columns], [str(t) for t in df.dtypes], len(df)]).encode())
                 if len(df) and len(df.columns):
                     h.update(pd.util.hash_pandas_object(_hashable(df), index=False).to_numpy().tobytes())
-            self._fingerprint = h.hexdigest()
-        return self._fingerprint
+            self._fingerprint = (key, h.hexdigest())
+        return self._fingerprint[1]
 
     def equals(self, other: object) -> bool:
         """Same tables (values, dtypes, column order); ``root`` and ``meta`` are ignored."""

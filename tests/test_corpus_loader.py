@@ -401,6 +401,9 @@ def test_fingerprint_is_stable_and_content_sensitive(tmp_path):
     recs = base_records()
     recs["sessions"][0]["turns"][0]["text"] += "!"
     assert Corpus.from_records(**recs).fingerprint() != a.fingerprint()
+    fp = a.fingerprint()
+    a.samples = a.samples.assign(split="test")  # a new table object invalidates the cache
+    assert a.fingerprint() != fp
 
 
 def test_from_records_shares_validation_and_is_fast():
