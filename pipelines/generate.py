@@ -991,7 +991,7 @@ class _Gen:
 
         def utt(role, text, items=(), intent=None, recommend=None, pw=None):
             linked.update(int(pool[j]) for j in items)
-            if role == "staff" and d.bern(0.35):
+            if role == "staff" and not text.endswith(("？", "?")) and d.bern(0.35):
                 text = text.rstrip("~。") + d.pick(T_STAFF_TAIL)
             elif intent == "Inform Preference" and d.bern(0.3):
                 text = d.pick(T_USER_HEAD) + text
@@ -1060,7 +1060,7 @@ class _Gen:
                     recent[pick] = True
                     last_mention = pick
                     v = self._value_phrase(cat, vals[pick[0]])
-                    tpl = d.pick(T_MENTION_S if len(pick) > 1 else T_MENTION_S[:2] + T_MENTION_S[3:])
+                    tpl = d.pick(T_MENTION_S if len(pick) > 1 else T_MENTION_S[:3] + T_MENTION_S[4:])
                     utt("staff", tpl.format(v=v), items=pick, recommend=True)
                     continue
             if d.bern(0.45):
