@@ -184,6 +184,7 @@ class KerasRanker(Ranker):
         "dnn_hidden_units": [256, 128],
         "dnn_dropout": 0.0,
         "dnn_batch_norm": False,
+        "dnn_precision": "float32",
         "pretrained_trainable": True,
         "batch_size": 1024,
         "epochs": 10,
@@ -296,7 +297,7 @@ class KerasRanker(Ranker):
         """An :class:`rankers.layers.MLP` with this ranker's dropout / batch-norm / l2 hparams."""
         return L.MLP(self.hparams["dnn_hidden_units"] if units is None else units,
                      dropout=float(self.hparams["dnn_dropout"]), batch_norm=bool(self.hparams["dnn_batch_norm"]),
-                     l2=float(self.hparams["l2_dnn"]), name=name)
+                     l2=float(self.hparams["l2_dnn"]), precision=self.hparams["dnn_precision"], name=name)
 
     def logit_layer(self, name: str = "logit") -> tf.keras.layers.Dense:
         return tf.keras.layers.Dense(1, name=name)
@@ -340,7 +341,8 @@ class KerasRanker(Ranker):
             def score(batch):
                 return tf.sigmoid(model(batch, training=False))[:, 0]
 
-            self._predict_fn = tf.function(score, jit_compile=bool(self.hparams["jit_compile"]), reduce_retracing=True)
+            spec = {k: tf.TensorSpec((None,) + tuple(t.shape[1:]), t.dtype) for k, t in rin.keras_inputs(self.space).items()}
+            self._predict_fn = tf.function(score, input_signature=[spec], jit_compile=bool(self.hparams["jit_compile"]))
         n = rin.n_rows(packed)
         chunk = int(self.hparams["predict_batch_size"])
         out = np.empty(n, np.float32)

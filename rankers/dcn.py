@@ -25,7 +25,7 @@ class DCNRanker(KerasRanker):
         hp = self.hparams
         return CrossDeep(int(hp["n_cross"]), hp["dnn_hidden_units"], projection_dim=hp["cross_projection_dim"],
                          dropout=float(hp["dnn_dropout"]), batch_norm=bool(hp["dnn_batch_norm"]),
-                         l2=float(hp["l2_dnn"]), name="cross_deep")
+                         l2=float(hp["l2_dnn"]), precision=hp["dnn_precision"], name="cross_deep")
 
     def build_logit(self, x):
         f = self.representation(x)  # (B, d), eq. 9

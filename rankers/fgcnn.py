@@ -34,7 +34,7 @@ class FGCNNRanker(KerasRanker):
         if e is not None and hp["conv_filters"]:
             e_fg = self.field_vectors(x, name="fg_embedding")  # (B, F, k), separate table
             new = FGCNNBlock(hp["conv_filters"], hp["conv_kernel_width"], hp["new_maps"], hp["pooling_width"],
-                             l2=float(hp["l2_dnn"]), name="fgcnn")(e_fg)  # (B, F_new, k)
+                             l2=float(hp["l2_dnn"]), precision=hp["dnn_precision"], name="fgcnn")(e_fg)  # (B, F_new, k)
             e = tf.concat([e, new], axis=1)  # (B, F + F_new, k)
         f = self.representation(x, fields=e)
         if e is not None and e.shape[1] >= 2:

@@ -210,22 +210,52 @@ class FM(tf.keras.layers.Layer):
         return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)  # (B, 1)
 
 
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bfloat16 matmul support (AVX512_BF16 or AMX)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """``'float32'``, ``'bfloat16'`` or ``'auto'`` (bfloat16 on a GPU or a CPU with native bf16)."""
+    if precision == "auto":
+        return "bfloat16" if (tf.config.list_physical_devices("GPU") or cpu_has_bf16()) else "float32"
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be 'float32', 'bfloat16' or 'auto', got {precision!r}")
+    return precision
+
+
+def policy(precision: str):
+    """Keras dtype policy for the heavy layers: ``mixed_bfloat16`` keeps float32 variables and
+    computes in bfloat16; embeddings, FM, sums and the logit always stay float32."""
+    p = resolve_precision(precision)
+    return tf.keras.mixed_precision.Policy("mixed_bfloat16" if p == "bfloat16" else "float32")
+
+
 class MLP(tf.keras.layers.Layer):
-    """Stack of ``Dense -> [BatchNorm] -> activation -> [Dropout]``: ``(B, d) -> (B, units[-1])``."""
+    """Stack of ``Dense -> [BatchNorm] -> activation -> [Dropout]``: ``(B, d) -> (B, units[-1])``.
+
+    ``precision='bfloat16'`` computes the stack in bfloat16 (float32 weights, float32 output).
+    """
 
     def __init__(self, units: Sequence[int], activation: str = "relu", dropout: float = 0.0,
-                 batch_norm: bool = False, l2: float = 0.0, **kwargs):
+                 batch_norm: bool = False, l2: float = 0.0, precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
         reg = tf.keras.regularizers.l2(l2) if l2 else None
+        pol = policy(precision)
         self.blocks = []
         for i, u in enumerate(self.units):
-            block = [tf.keras.layers.Dense(u, use_bias=not batch_norm, kernel_regularizer=reg, name=f"dense_{i}")]
+            block = [tf.keras.layers.Dense(u, use_bias=not batch_norm, kernel_regularizer=reg, name=f"dense_{i}",
+                                           dtype=pol)]
             if batch_norm:
-                block.append(tf.keras.layers.BatchNormalization(name=f"bn_{i}"))
-            block.append(tf.keras.layers.Activation(activation, name=f"act_{i}"))
+                block.append(tf.keras.layers.BatchNormalization(name=f"bn_{i}", dtype=pol))
+            block.append(tf.keras.layers.Activation(activation, name=f"act_{i}", dtype=pol))
             if dropout:
-                block.append(tf.keras.layers.Dropout(dropout, name=f"dropout_{i}"))
+                block.append(tf.keras.layers.Dropout(dropout, name=f"dropout_{i}", dtype=pol))
             self.blocks.append(block)
 
     def call(self, x, training=None):
@@ -233,7 +263,7 @@ class MLP(tf.keras.layers.Layer):
             for layer in block:
                 x = layer(x, training=training) if isinstance(
                     layer, (tf.keras.layers.BatchNormalization, tf.keras.layers.Dropout)) else layer(x)
-        return x
+        return tf.cast(x, tf.float32)  # (B, units[-1]) float32 whatever the compute precision
 
 
 class InnerProduct(tf.keras.layers.Layer):
@@ -267,8 +297,9 @@ class FGCNNBlock(tf.keras.layers.Layer):
     """
 
     def __init__(self, filters: Sequence[int], kernel_width: Sequence[int], new_maps: Sequence[int],
-                 pooling_width: Sequence[int], l2: float = 0.0, **kwargs):
+                 pooling_width: Sequence[int], l2: float = 0.0, precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
+        self.precision = precision
         if not (len(filters) == len(kernel_width) == len(new_maps) == len(pooling_width)):
             raise ValueError("FGCNN: conv_filters, conv_kernel_width, new_maps and pooling_width need equal lengths")
         self.spec = list(zip(map(int, filters), map(int, kernel_width), map(int, new_maps), map(int, pooling_width)))
@@ -277,17 +308,18 @@ class FGCNNBlock(tf.keras.layers.Layer):
     def build(self, input_shape):
         n_fields, k = int(input_shape[1]), int(input_shape[2])
         reg = tf.keras.regularizers.l2(self.l2) if self.l2 else None
+        pol = policy(self.precision)
         self.k = k
         self.convs, self.pools, self.recombine, self.rows = [], [], [], []
         rows = n_fields
         for i, (f, w, m, p) in enumerate(self.spec):
             self.convs.append(tf.keras.layers.Conv2D(f, (w, 1), padding="same", activation="tanh",
-                                                     kernel_regularizer=reg, name=f"conv_{i}"))
+                                                     kernel_regularizer=reg, name=f"conv_{i}", dtype=pol))
             self.pools.append(p)
             rows = -(-rows // p)
             self.rows.append(rows)
             self.recombine.append(tf.keras.layers.Dense(rows * k * m, activation="tanh", kernel_regularizer=reg,
-                                                        name=f"recombine_{i}"))
+                                                        name=f"recombine_{i}", dtype=pol))
         super().build(input_shape)
 
     @staticmethod
@@ -306,13 +338,13 @@ class FGCNNBlock(tf.keras.layers.Layer):
         return tf.reduce_max(x, axis=2)
 
     def call(self, v):
-        x = v[..., None]  # (B, F, k, 1)
+        x = tf.cast(v[..., None], self.convs[0].compute_dtype)  # (B, F, k, 1)
         new = []
         for conv, p, dense, rows, (_, _, m, _) in zip(self.convs, self.pools, self.recombine, self.rows, self.spec):
             x = self._max_pool_rows(conv(x), p, rows)  # (B, rows, k, filters)
             flat = tf.reshape(x, [-1, rows * self.k * x.shape[-1]])
             new.append(tf.reshape(dense(flat), [-1, rows * m, self.k]))  # (B, rows*m, k)
-        return tf.concat(new, axis=1)
+        return tf.cast(tf.concat(new, axis=1), tf.float32)
 
 
 class CrossDeep(tf.keras.layers.Layer):
@@ -326,20 +358,24 @@ class CrossDeep(tf.keras.layers.Layer):
     """
 
     def __init__(self, n_cross: int = 4, hidden_units: Sequence[int] = (512, 512), projection_dim: int | None = None,
-                 dropout: float = 0.0, batch_norm: bool = False, l2: float = 0.0, **kwargs):
+                 dropout: float = 0.0, batch_norm: bool = False, l2: float = 0.0, precision: str = "float32",
+                 **kwargs):
         super().__init__(**kwargs)
         reg = tf.keras.regularizers.l2(l2) if l2 else None
-        self.crosses = [Cross(projection_dim=projection_dim, kernel_regularizer=reg, name=f"cross_{i}")
+        pol = policy(precision)
+        self.crosses = [Cross(projection_dim=projection_dim, kernel_regularizer=reg, name=f"cross_{i}", dtype=pol)
                         for i in range(int(n_cross))]
-        self.deep = MLP(hidden_units, dropout=dropout, batch_norm=batch_norm, l2=l2, name="deep") if hidden_units else None
+        self.deep = MLP(hidden_units, dropout=dropout, batch_norm=batch_norm, l2=l2, precision=precision,
+                        name="deep") if hidden_units else None
 
     def call(self, f, training=None):
         parts = []
         if self.crosses:
-            x = f
+            x0 = tf.cast(f, self.crosses[0].compute_dtype)
+            x = x0
             for cross in self.crosses:
-                x = cross(f, x)  # (B, d)
-            parts.append(x)
+                x = cross(x0, x)  # (B, d)
+            parts.append(tf.cast(x, tf.float32))
         if self.deep is not None:
             parts.append(self.deep(f, training=training))  # (B, units[-1])
         return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]

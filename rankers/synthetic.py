@@ -14,30 +14,17 @@ Splits are by group, so no group straddles train/valid/test.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from features.space import FeatureSpace, Field
+from rankers.data import FeatureTable
 
 
 @dataclass
-class SyntheticTable:
-    space: FeatureSpace
-    X: dict[str, np.ndarray]
-    y: np.ndarray  # int8 (n,)
-    groups: np.ndarray  # int64 (n,) sample ids
-    split: np.ndarray  # '<U5' (n,) train / valid / test
-    teacher_logit: np.ndarray  # float64 (n,)
-
-    def part(self, which: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """``(X, y, groups)`` of one split."""
-        m = self.split == which
-        return {k: v[m] for k, v in self.X.items()}, self.y[m], self.groups[m]
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.y)
+class SyntheticTable(FeatureTable):
+    teacher_logit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 (n,)
 
 
 def planted_table(
@@ -130,4 +117,5 @@ def planted_table(
     r = rng.random(n_groups)
     cut = np.cumsum(split) / np.sum(split)
     gsplit = np.where(r < cut[0], "train", np.where(r < cut[1], "valid", "test"))
-    return SyntheticTable(FeatureSpace(fields, pretrained), X, y, groups, np.repeat(gsplit, group_size), logit)
+    return SyntheticTable(FeatureSpace(fields, pretrained), X, y, groups, np.repeat(gsplit, group_size),
+                          teacher_logit=logit)

@@ -65,9 +65,14 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
         self.best_auc, self.best_epoch, self.best_weights, self.wait = -np.inf, -1, None, 0
         self.t0 = time.perf_counter()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t_epoch, self.c_epoch = time.perf_counter(), time.process_time()
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         h = self.history
+        h.setdefault("train_seconds", []).append(time.perf_counter() - self.t_epoch)  # training only, wall
+        h.setdefault("train_cpu_seconds", []).append(time.process_time() - self.c_epoch)  # process CPU time
         h.setdefault("epoch", []).append(epoch + 1)
         h.setdefault("loss", []).append(float(logs.get("loss", np.nan)))
         h.setdefault("seconds", []).append(time.perf_counter() - self.t0)

@@ -16,7 +16,8 @@ from rankers.registry import available, build, get, load
 from rankers.synthetic import planted_table
 
 MODELS = ["lr", "dnn", "wide_deep", "deepfm", "fgcnn", "dcn", "gbdt"]
-FAST = {"epochs": 5, "batch_size": 256, "learning_rate": 0.005, "patience": 5, "jit_compile": False}
+FAST = {"epochs": 5, "batch_size": 256, "learning_rate": 0.005, "patience": 5, "jit_compile": False,
+        "steps_per_execution": 1}
 SMALL = {
     "fgcnn": {"conv_filters": [8, 8], "conv_kernel_width": [3, 3], "new_maps": [2, 2], "pooling_width": [2, 2]},
     "dcn": {"n_cross": 2, "dnn_hidden_units": [64, 64]},
