@@ -381,16 +381,27 @@ def w2v_key(entity: str) -> str:
     return "_".join(entity.split()) or "_"
 
 
+def w2v_keys(entities: list[str]) -> list[str]:
+    """word2vec keys of the entities: whitespace -> ``_``; a key that collides after that gets
+    ``#<entity id>`` appended, so keys stay unique."""
+    keys = [w2v_key(e) for e in entities]
+    seen: dict[str, int] = {}
+    for k in keys:
+        seen[k] = seen.get(k, 0) + 1
+    return [k if seen[k] == 1 else f"{k}#{i}" for i, k in enumerate(keys)]
+
+
 def save_embeddings(out_dir: str | Path, ckg: CKG, res: PretrainResult) -> None:
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     np.save(d / ENTITY_FILE, res.entity.astype(np.float32))
     np.save(d / RELATION_FILE, res.relation.astype(np.float32))
     np.save(d / BASE_FILE, res.base.astype(np.float32))
+    keys = w2v_keys(ckg.entities)
     with open(d / W2V_FILE, "w", encoding="utf-8") as f:
         f.write(f"{len(ckg.entities) - 2} {res.entity.shape[1]}\n")
-        for name, row in zip(ckg.entities[2:], res.entity[2:]):
-            f.write(w2v_key(name) + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
+        for key, row in zip(keys[2:], res.entity[2:]):
+            f.write(key + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
     (d / "pretrain.json").write_text(json.dumps({"history": res.history, "stats": res.stats}, indent=1))
 
 
