@@ -75,11 +75,11 @@ Measured on ``default`` (seed 0; ``truth_diagnostics``; ``full`` is within 0.02)
 ==========================  =====  ======
 ranking by                  Top@1  AUC
 ==========================  =====  ======
-true utility (BF+CF+IF)     0.57   0.85
-IF alone                    0.31   0.77
+true utility (BF+CF+IF)     0.58   0.86
+IF alone                    0.30   0.76
 CF alone                    0.15   0.70
-BF alone                    0.14   0.68
-BF+CF                       0.26   0.77
+BF alone                    0.14   0.69
+BF+CF                       0.27   0.78
 BF+IF                       0.42   0.81
 random (1/#candidates)      0.033  0.50
 ==========================  =====  ======
@@ -88,7 +88,7 @@ The purchased item is linked before the recommendation turn in ~57% of the sampl
 ~4.0 linked candidates (3.5 not bought). A logistic regression on observable proxies of each
 block (``truth_diagnostics(learnable=True)``: BF from the profile fields, CF the stated-preference
 score, IF linked / recency / attribute overlap) gives the E-ConvRec table 8 ordering:
-AUC BF 0.63 < BF+CF 0.74 < BF+IF 0.81 < BF+IF+CF 0.86 (Top@1 0.08 / 0.18 / 0.27 / 0.37).
+AUC BF 0.65 < BF+CF 0.76 < BF+IF 0.80 < BF+IF+CF 0.86 (Top@1 0.09 / 0.23 / 0.27 / 0.34).
 ``_truth.parquet`` (ignored by the loader) holds, per candidate: sample_id, item_id, bf, cf, if_,
 utility (= bf + cf + if_), gumbel (the noise drawn, scale TAU), mentioned, recent and sim.
 """
