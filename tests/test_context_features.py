@@ -180,3 +180,18 @@ def test_params_are_validated():
         get_kind("bert_cosine").params(encoder={"type": "hf_bert"})  # path is required
     p = get_kind("bert_cosine").params(encoder={"type": "hf_bert", "path": "/x", "pooling": "cls"})
     assert p.encoder.type == "hf_bert"
+
+
+def test_glove_cosine_max_aggregation_hand_checked(tmp_path, vec_file):
+    out = run(corpus(), tmp_path, "glove_cosine", aggregate="max",
+              vectors={"method": "pretrained", "path": str(vec_file)})
+    V = {w: unit(v) for w, v in VECS.items()}
+    P = [V["华为"], unit(np.mean([VECS["拍照"], VECS["清晰"]], axis=0)), V["手机"]]
+    A = {"G": [V["金色"], V["华为"], V["手机"]], "B": [V["黑色"], V["华为"], V["手机"]]}
+    for item in "GB":
+        expected = np.mean([max(p @ a for a in A[item]) for p in P])  # per word the best value
+        assert out.loc[f"X1/{item}", ""] == pytest.approx(expected, abs=1e-6)
+        assert out.loc[f"X1/{item}", "negative"] == pytest.approx(max(V["金色"] @ a for a in A[item]), abs=1e-6)
+    assert out.loc["X1/G", "negative"] == pytest.approx(1.0) and out.loc["X1/B", "negative"] == pytest.approx(0.6)
+    assert out.loc["X1/R"].tolist() == [0.0] * 5
+    assert (out.loc[["X2/G", "X2/B"]] == 0).all().all()

@@ -10,6 +10,10 @@
     is the mean of ``cos(p, a)`` over all pairs ``(p, a)`` in ``P x A``, computed as
     ``mean(p^) . mean(a^)`` (exact for the all-pairs average), so the cost is O(rows x dim).
     When ``P`` or ``A`` is empty the feature is 0 and ``has_pref`` is 0.
+    ``aggregate: max`` (beyond the paper) takes, per preference word, the best-matching value of
+    the candidate and averages that over the preference words: on the synthetic default corpus
+    the all-pairs mean carries no ranking signal (AUC 0.50, Top@1 0.03 = random) because one
+    matching value among ~13 is averaged away, while ``max`` gives AUC 0.56 / Top@1 0.10.
 
     Beyond the paper, negative preference words ("不要金色的") are *not* in ``P``: their rejected
     value ("金色", see :func:`features.preferences.rejected_value`) forms ``N`` and
@@ -89,6 +93,46 @@ def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np
     return res
 
 
+def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int = 512) -> np.ndarray:
+    """Per row: mean over the sample's preference words of the max cosine over the item's values.
+
+    Distinct preference words x distinct values similarities in chunks, the per-item max by
+    ``np.maximum.reduceat`` over the values sorted by item, then gathered per (row, word).
+    """
+    out = np.zeros(len(rows), np.float64)
+    p = prefs.drop_duplicates()
+    p = p[ok[pidx.get_indexer(p["p"])]]
+    v = vals.drop_duplicates()
+    v = v.assign(_i=i_index.get_indexer(v["item_id"]), _v=pidx.get_indexer(v["value"]))
+    v = v[(v["_i"] >= 0) & ok[v["_v"]]].sort_values("_i", kind="stable")
+    if p.empty or v.empty:
+        return out
+    items_with, starts = np.unique(v["_i"].to_numpy(), return_index=True)
+    vcols = v["_v"].to_numpy()
+    pw = pd.Index(pd.unique(p["p"]))
+    # (row, word) pairs
+    rp = pd.DataFrame({"_r": np.arange(len(rows)), "sample_id": rows["sample_id"].to_numpy(),
+                       "_item": np.searchsorted(items_with, i_index.get_indexer(rows["item_id"]))})
+    has_item = np.isin(i_index.get_indexer(rows["item_id"]), items_with)
+    rp = rp[has_item].merge(p, on="sample_id", how="inner")
+    if rp.empty:
+        return out
+    word = pw.get_indexer(rp["p"])
+    best = np.empty(len(rp), np.float64)
+    Mv = M[vcols]
+    for c0 in range(0, len(pw), chunk):
+        sel = (word >= c0) & (word < c0 + chunk)
+        if not sel.any():
+            continue
+        S = M[pidx.get_indexer(pw[c0 : c0 + chunk])] @ Mv.T  # words x values
+        mx = np.maximum.reduceat(S, starts, axis=1)  # words x items_with
+        best[sel] = mx[word[sel] - c0, rp["_item"].to_numpy()[sel]]
+    sums = np.bincount(rp["_r"].to_numpy(), weights=best, minlength=len(rows))
+    cnt = np.bincount(rp["_r"].to_numpy(), minlength=len(rows))
+    np.divide(sums, cnt, out=out, where=cnt > 0)
+    return out
+
+
 def _context_prefs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
     prefs = ctx.preferences
     return prefs[prefs["sample_id"].isin(pd.unique(rows["sample_id"]))]
@@ -98,6 +142,9 @@ def _context_prefs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
 class GloveCosineParams(KindParams):
     vectors: VectorParams = Field(default_factory=VectorParams)
     pref_types: list[PrefType] = Field(default_factory=lambda: list(POSITIVE_TYPES))
+    # "mean": mean cosine over all (preference word, value) pairs (E-ConvRec's average);
+    # "max": per preference word the best-matching value, averaged over the preference words.
+    aggregate: Literal["mean", "max"] = "mean"
     include_category: bool = True  # the candidate's category counts as one of its values
     attributes: list[str] | None = None  # attribute names to use; None = all
 
@@ -195,8 +242,12 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     Nm, n_cnt = _mean_vectors(neg["sample_id"], neg["p"], M, ok, pidx, s_index)
     Am, a_cnt = _mean_vectors(vals["item_id"], vals["value"], M, ok, pidx, i_index)
 
-    positive = _row_dot(rows, Pm, s_index, Am, i_index)
-    negative = _row_dot(rows, Nm, s_index, Am, i_index)
+    if params.aggregate == "max":
+        positive = _row_max_mean(rows, pos, vals, M, ok, pidx, s_index, i_index)
+        negative = _row_max_mean(rows, neg, vals, M, ok, pidx, s_index, i_index)
+    else:
+        positive = _row_dot(rows, Pm, s_index, Am, i_index)
+        negative = _row_dot(rows, Nm, s_index, Am, i_index)
     return pd.DataFrame(
         {
             "": positive,
