@@ -74,6 +74,9 @@ class CKGParams(GraphParams, PretrainParams):
 
     model_config = ConfigDict(extra="forbid")
 
+    # also write entity_embeddings.w2v.txt (gensim-loadable; ~150 MB and ~13 s at full scale)
+    export_w2v: bool = True
+
 
 # -- adjacency ----------------------------------------------------------------------------------------
 def undirected_edges(triples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -391,17 +394,18 @@ def w2v_keys(entities: list[str]) -> list[str]:
     return [k if seen[k] == 1 else f"{k}#{i}" for i, k in enumerate(keys)]
 
 
-def save_embeddings(out_dir: str | Path, ckg: CKG, res: PretrainResult) -> None:
+def save_embeddings(out_dir: str | Path, ckg: CKG, res: PretrainResult, w2v: bool = True) -> None:
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
     np.save(d / ENTITY_FILE, res.entity.astype(np.float32))
     np.save(d / RELATION_FILE, res.relation.astype(np.float32))
     np.save(d / BASE_FILE, res.base.astype(np.float32))
-    keys = w2v_keys(ckg.entities)
-    with open(d / W2V_FILE, "w", encoding="utf-8") as f:
-        f.write(f"{len(ckg.entities) - 2} {res.entity.shape[1]}\n")
-        for key, row in zip(keys[2:], res.entity[2:]):
-            f.write(key + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
+    if w2v:
+        keys = w2v_keys(ckg.entities)
+        with open(d / W2V_FILE, "w", encoding="utf-8") as f:
+            f.write(f"{len(ckg.entities) - 2} {res.entity.shape[1]}\n")
+            for key, row in zip(keys[2:], res.entity[2:]):
+                f.write(key + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
     (d / "pretrain.json").write_text(json.dumps({"history": res.history, "stats": res.stats}, indent=1))
 
 
@@ -426,7 +430,7 @@ def build_and_pretrain(corpus, out_dir: str | Path, params: CKGParams | dict | N
     res = pretrain(g, pp, log=log)
     g.meta["pretrain"] = res.stats
     g.save(out_dir)
-    save_embeddings(out_dir, g, res)
+    save_embeddings(out_dir, g, res, w2v=p.export_w2v)
     return g
 
 
