@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--no-diagnostics", action="store_true")
     args = ap.parse_args()
     rows = []
+    load_before = os.getloadavg()
     for scale in args.scales.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
@@ -83,7 +84,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"generator_version": GENERATOR_VERSION, "seed": args.seed, "python": platform.python_version(),
-            "machine": platform.machine(), "cpus": os.cpu_count()}
+            "machine": platform.machine(), "cpus": os.cpu_count(),
+            # other processes compete for the CPUs on shared machines: timings scale with this
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {out}")
 
