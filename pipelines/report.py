@@ -93,7 +93,17 @@ def plot_convergence(results: list[dict], path: Path, models=("kdcn", "dcn")) ->
     return True
 
 
-def write_report(run_dir: Path, results: list[dict], corpus, cfg, elapsed_s: float) -> str:
+def feature_sets_section(pipe, sets: list[str]) -> list[str]:
+    """Which features (and how many input columns) each feature set of the run used."""
+    out = ["## Feature sets", ""]
+    for fs in sets:
+        entries = pipe.spec.entries_for(fs)
+        cols = len(pipe.feature_space(fs).fields)
+        out.append(f"- **{fs}** ({cols} columns): " + ", ".join(f"`{e.name}` ({e.group})" for e in entries))
+    return out + [""]
+
+
+def write_report(run_dir: Path, results: list[dict], corpus, cfg, elapsed_s: float, pipe=None) -> str:
     run_dir = Path(run_dir)
     df = metrics_frame(results)
     (run_dir / "metrics.json").write_text(json.dumps(
@@ -111,7 +121,10 @@ def write_report(run_dir: Path, results: list[dict], corpus, cfg, elapsed_s: flo
                "interact, and are **not comparable** with the numbers in the E-ConvRec or K-DCN papers.", ""]
     md += [f"Samples: train {n.get('train', 0)}, valid {n.get('valid', 0)}, test {n.get('test', 0)}; "
            f"candidate rows {len(corpus.candidates):,}. Metrics on the test split; AUC and T@K in %.", "",
-           table8(df), "", "Plots: `ablation_auc.png`, `roc.png`" + (", `convergence_kdcn_dcn.png`" if has_conv else ""),
+           table8(df), ""]
+    if pipe is not None:
+        md += feature_sets_section(pipe, list(dict.fromkeys(df["feature_set"])))
+    md += ["Plots: `ablation_auc.png`, `roc.png`" + (", `convergence_kdcn_dcn.png`" if has_conv else ""),
            "", f"Total time {elapsed_s:.0f}s."]
     text = "\n".join(md) + "\n"
     (run_dir / "report.md").write_text(text)

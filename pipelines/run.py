@@ -168,7 +168,7 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
         results.append(res)
     from pipelines.report import write_report
 
-    report = write_report(run_dir, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start)
+    report = write_report(run_dir, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start, pipe=pipe)
     if show_report:
         print(report)
     log(f"done in {time.perf_counter() - t_start:.0f}s; outputs in {run_dir}")

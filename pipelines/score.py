@@ -32,6 +32,11 @@ import pandas as pd
 from features.materialize import FeaturePipeline
 
 
+# An item the run has never seen and the request does not describe: every item feature takes its
+# OOV / missing value.
+UNKNOWN_ITEM = {"category": "<unknown>", "shop_id": "<unknown>", "title": "", "price": None, "attributes": {}}
+
+
 class RequestError(ValueError):
     """A scoring request is malformed; the message names the request and field."""
 
@@ -87,14 +92,13 @@ def requests_to_records(requests: list[dict], ref: Reference) -> dict:
         if isinstance(it, dict):
             if "item_id" not in it:
                 raise RequestError(f"{where}: an inline item needs 'item_id'")
-            rec = {"category": "", "shop_id": "", "title": "", "price": None, "attributes": {}, **it}
+            rec = {**UNKNOWN_ITEM, **it}
             items[str(it["item_id"])] = rec
             return str(it["item_id"])
         iid = str(it)
         if iid not in items:
             # Unknown to the run: an empty record, so every item feature takes its OOV/missing value.
-            items[iid] = ref.item(iid) or {"item_id": iid, "category": "", "shop_id": "", "title": "", "price": None,
-                                           "attributes": {}}
+            items[iid] = ref.item(iid) or {**UNKNOWN_ITEM, "item_id": iid}
         return iid
 
     for i, req in enumerate(requests):
@@ -116,7 +120,10 @@ def requests_to_records(requests: list[dict], ref: Reference) -> dict:
             users[uid] = {"user_id": uid, "profile": req["profile"] or {}}
         elif uid not in users:
             users[uid] = ref.user(uid) or {"user_id": uid, "profile": {}}
-            behaviors.extend(ref.user_behaviors(uid))
+            history = ref.user_behaviors(uid)
+            for b in history:
+                need_item(b["item_id"], f"{where} behaviour log")
+            behaviors.extend(history)
         cand_ids = [need_item(c, f"{where} candidate #{j + 1}") for j, c in enumerate(cands)]
         clean_turns = []
         for t_i, t in enumerate(turns):
@@ -125,6 +132,8 @@ def requests_to_records(requests: list[dict], ref: Reference) -> dict:
             t = {"items": [], "intent": None, "recommend": None, **t}
             t["items"] = [need_item(x, f"{where} turn #{t_i + 1}") for x in t["items"]]
             clean_turns.append(t)
+        if not clean_turns:  # the corpus format wants at least one turn of context
+            clean_turns.append({"role": "user", "text": "", "items": [], "intent": None, "recommend": None})
         # The recommendation happens at the next staff turn: everything given is context.
         clean_turns.append({"role": "staff", "text": "", "items": [], "intent": None, "recommend": True})
         sid = f"__session__{rid}"
