@@ -334,7 +334,8 @@ class KerasRanker(Ranker):
         return self
 
     def _predict_packed(self, packed: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Score in fixed-size chunks (the tail padded to a power of two, so XLA compiles few shapes)."""
+        """Score in chunks of ``predict_batch_size`` rows with one traced graph (with ``jit_compile``
+        the tail chunk is padded to a power of two, so XLA compiles only a few shapes)."""
         if self._predict_fn is None:
             model = self.model
 
@@ -349,7 +350,7 @@ class KerasRanker(Ranker):
         for start in range(0, n, chunk):
             part = {k: v[start: start + chunk] for k, v in packed.items()}
             m = min(chunk, n - start)
-            size = m if m == chunk else min(chunk, max(256, 1 << (m - 1).bit_length()))
+            size = m if (m == chunk or not self.hparams["jit_compile"]) else min(chunk, max(256, 1 << (m - 1).bit_length()))
             if size != m:
                 part = {k: np.concatenate([v, np.zeros((size - m,) + v.shape[1:], v.dtype)]) for k, v in part.items()}
             out[start: start + m] = self._predict_fn(part).numpy()[:m]

@@ -159,12 +159,12 @@ class GBDTRanker(Ranker):
         hp = self.hparams
         train = rin.pack(self.space, X_train)
         y = _as_labels(y_train, rin.n_rows(train), "y_train").astype(np.int64)
-        if any(f.vocab or f.name not in self.space.pretrained for f in self.space.sequence):
-            missing = [f.name for f in self.space.sequence if (f.vocab or f.name) not in self.space.pretrained]
-            if missing:
-                warnings.warn(f"GBDT uses only the length of sequence field(s) {missing} (no pretrained vectors)",
-                              UserWarning, stacklevel=2)
-        self._fit_cat_maps(train[rin.CAT]) if rin.CAT in train else None
+        missing = [f.name for f in self.space.sequence if (f.vocab or f.name) not in self.space.pretrained]
+        if missing:
+            warnings.warn(f"GBDT uses only the length of sequence field(s) {missing} (no pretrained vectors)",
+                          UserWarning, stacklevel=2)
+        if rin.CAT in train:
+            self._fit_cat_maps(train[rin.CAT])
         Xm = self._matrix(train)
         n_cat = len(self.space.categorical)
         mask = np.zeros(Xm.shape[1], bool)

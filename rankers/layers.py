@@ -219,10 +219,25 @@ def cpu_has_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
+def gpu_has_bf16() -> bool:
+    """True when every visible GPU has compute capability >= 8.0 (native bfloat16)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return False
+    for g in gpus:
+        cc = tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0))
+        if tuple(cc) < (8, 0):
+            return False
+    return True
+
+
 def resolve_precision(precision: str) -> str:
-    """``'float32'``, ``'bfloat16'`` or ``'auto'`` (bfloat16 on a GPU or a CPU with native bf16)."""
+    """``'float32'``, ``'bfloat16'`` or ``'auto'``: bfloat16 where it is native (a GPU with compute
+    capability >= 8, or — without GPU — a CPU with AVX512_BF16 / AMX), else float32."""
     if precision == "auto":
-        return "bfloat16" if (tf.config.list_physical_devices("GPU") or cpu_has_bf16()) else "float32"
+        if tf.config.list_physical_devices("GPU"):
+            return "bfloat16" if gpu_has_bf16() else "float32"
+        return "bfloat16" if cpu_has_bf16() else "float32"
     if precision not in ("float32", "bfloat16"):
         raise ValueError(f"precision must be 'float32', 'bfloat16' or 'auto', got {precision!r}")
     return precision
@@ -286,6 +301,21 @@ class InnerProduct(tf.keras.layers.Layer):
         return tf.gather(flat, self._flat_idx, axis=1)  # (B, F(F-1)/2)
 
 
+def _max_pool_rows(x, p: int, rows: int):
+    """Max-pool ``(B, R, k, c)`` over R in windows of ``p`` ('same' padding) -> ``(B, rows, k, c)``.
+
+    Written as pad + reshape + reduce_max (instead of MaxPool2D) because MaxPoolGrad has no
+    deterministic XLA kernel, and training may run with op determinism + XLA.
+    """
+    if p == 1:
+        return x
+    r = int(x.shape[1])
+    if rows * p != r:
+        x = tf.pad(x, [[0, 0], [0, rows * p - r], [0, 0], [0, 0]], constant_values=-2.0)  # tanh > -2
+    x = tf.reshape(x, [-1, rows, p, int(x.shape[2]), int(x.shape[3])])
+    return tf.reduce_max(x, axis=2)
+
+
 class FGCNNBlock(tf.keras.layers.Layer):
     """FGCNN feature generation (Liu et al. 2019): CNN + pooling + recombination.
 
@@ -322,26 +352,11 @@ class FGCNNBlock(tf.keras.layers.Layer):
                                                         name=f"recombine_{i}", dtype=pol))
         super().build(input_shape)
 
-    @staticmethod
-    def _max_pool_rows(x, p: int, rows: int):
-        """Max-pool ``(B, R, k, c)`` over R in windows of ``p`` ('same' padding) -> ``(B, rows, k, c)``.
-
-        Written as pad + reshape + reduce_max (instead of MaxPool2D) because MaxPoolGrad has no
-        deterministic XLA kernel, and training runs with op determinism + XLA.
-        """
-        if p == 1:
-            return x
-        r = int(x.shape[1])
-        if rows * p != r:
-            x = tf.pad(x, [[0, 0], [0, rows * p - r], [0, 0], [0, 0]], constant_values=-2.0)  # tanh > -2
-        x = tf.reshape(x, [-1, rows, p, int(x.shape[2]), int(x.shape[3])])
-        return tf.reduce_max(x, axis=2)
-
     def call(self, v):
         x = tf.cast(v[..., None], self.convs[0].compute_dtype)  # (B, F, k, 1)
         new = []
         for conv, p, dense, rows, (_, _, m, _) in zip(self.convs, self.pools, self.recombine, self.rows, self.spec):
-            x = self._max_pool_rows(conv(x), p, rows)  # (B, rows, k, filters)
+            x = _max_pool_rows(conv(x), p, rows)  # (B, rows, k, filters)
             flat = tf.reshape(x, [-1, rows * self.k * x.shape[-1]])
             new.append(tf.reshape(dense(flat), [-1, rows * m, self.k]))  # (B, rows*m, k)
         return tf.cast(tf.concat(new, axis=1), tf.float32)
