@@ -231,6 +231,18 @@ def test_pretraining_learns_toy_graph():
     assert n == 71
 
 
+def test_typed_negatives_keep_the_type():
+    from features.kg.pretrain import TypedSampler
+
+    g = toy_graph()
+    types = g.entity_types()
+    like = np.array([2, 62, 68] * 200)  # an item, a category, a value
+    drawn = TypedSampler(types).draw(like, np.random.default_rng(0))
+    assert (types[drawn] == types[like]).all() and len(set(drawn[like == 62])) == 6  # all 6 categories drawn
+    res = pretrain(g, PretrainParams(epochs=2, batch_size=32, dim=8, negatives="typed"))
+    assert np.isfinite(res.entity).all()
+
+
 def test_pretraining_is_seeded():
     g = toy_graph()
     a = pretrain(g, PretrainParams(epochs=2, batch_size=32, seed=5, dim=8))
