@@ -87,7 +87,7 @@ def bench_scale(scale: str, cache: Path, steps: int) -> dict:
             "steady_triples_per_s": ps["steady_triples_per_second"], "triples_per_s_incl_warmup": ps["triples_per_second"],
             "sampled_entities_per_step": ps["mean_sampled_nodes_per_step"],
             "adjacency_s": ps["adjacency_seconds"], "undirected_edges": ps["undirected_edges"],
-            "export_s": ps["export_seconds"], "loss_first_last": [res.history[0]["loss"], res.history[-1]["loss"]],
+            "export_s": ps["export_seconds"], "loss_first_last_20_steps": [ps["loss_first_20_steps"], ps["loss_last_20_steps"]],
             "projected_epoch_s": round(steps_per_epoch * p.batch_size / max(ps["steady_triples_per_second"], 1e-9), 1),
         },
         "peak_rss_mb": round(rss_mb()),

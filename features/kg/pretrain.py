@@ -375,6 +375,7 @@ def pretrain(ckg: CKG, params: PretrainParams | dict | None = None, log=None) ->
     history: list[dict] = []
     t0 = time.perf_counter()
     losses: list[float] = []
+    all_losses: list[float] = []
     seen = 0
     nodes_sum = 0
     warm = min(10, total // 5)  # steady-state throughput excludes tracing / pipeline warm-up
@@ -385,6 +386,7 @@ def pretrain(ckg: CKG, params: PretrainParams | dict | None = None, log=None) ->
         if i == warm:
             t_warm, seen_warm = time.perf_counter(), seen
         losses.append(float(step(*batch)))
+        all_losses.append(losses[-1])
         seen += int(batch[-1].shape[0])
         nodes_sum += int(batch[0].shape[0])
         if (i + 1) % steps_per_epoch == 0 or i + 1 == total:
@@ -406,6 +408,8 @@ def pretrain(ckg: CKG, params: PretrainParams | dict | None = None, log=None) ->
         "train_seconds": round(train_s, 3), "export_seconds": round(time.perf_counter() - t1, 3),
         "triples_per_second": round(seen / max(train_s, 1e-9), 1),
         "steady_triples_per_second": round((seen - seen_warm) / max(t0 + train_s - t_warm, 1e-9), 1),
+        "loss_first_20_steps": round(float(np.mean(all_losses[:20])), 4) if all_losses else None,
+        "loss_last_20_steps": round(float(np.mean(all_losses[-20:])), 4) if all_losses else None,
         "mean_sampled_nodes_per_step": round(nodes_sum / max(1, len(history) and history[-1]["steps"]), 1),
     }
     return PretrainResult(X, model.R.numpy(), base, [w.numpy() for w in model.W], history, stats)
