@@ -203,3 +203,12 @@ def test_kf_pipeline_to_kdcn(tmp_path):
     r = R.build("kdcn", space, config=False, epochs=1, **FAST).fit(X, y)
     p = r.predict(X)
     assert p.shape == (len(y),) and np.isfinite(p).all()
+
+
+def test_yaml_config_matches_defaults():
+    from rankers.config import load_model_config
+
+    cfg = load_model_config("kdcn")
+    assert set(cfg) == set(KDCNRanker.defaults), "configs/models/kdcn.yaml out of sync with KDCNRanker.defaults"
+    assert cfg["n_cross"] == 4 and cfg["dnn_hidden_units"] == [512, 512] and cfg["attention_heads"] == 4
+    assert cfg["user_state_kernel_heights"] == [2, 4]
