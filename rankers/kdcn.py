@@ -11,7 +11,9 @@ feature vector gets two extra representations built from the pretrained CKG enti
   are stacked into ``B`` (k x d) and convolved with kernels of height ``N`` in
   ``user_state_kernel_heights`` (paper: 2 and 4) spanning the whole embedding width
   (``N x d``), ``user_state_filters`` maps each, ReLU; all outputs flattened and concatenated
-  (eq. 5). Fewer than ``N`` behaviour rows are zero-padded to ``N``.
+  (eq. 5). Fewer than ``N`` behaviour rows are zero-padded to ``N``. The average skips padding
+  only: unknown items (OOV id 1, a zero row when pretrained) count, and a type without
+  behaviours gives a zero vector.
 * dialogue interaction ``d`` (eqs. 6-8): the query keyword embeddings (``..__query``) and the
   candidate-title keyword embeddings (``..__title``) are concatenated into ``W`` ((m+n) x d) and
   fed through multi-head self-attention (``attention_heads`` = 4, key size ``d / heads``, padding

@@ -11,6 +11,17 @@ directory. The state is::
      "vocab_sizes": {"ckg_entity": N},                      # pad + oov + entities
      "pretrained": {"ckg_entity": "resources/ckg-<hash>/entity_embeddings.npy"}}
 
+Outputs (ragged id lists; the materialiser pads/truncates them to ``maxlen``):
+
+* ``user_state``: one output per behaviour type (``behaviors``, default click / cart / favorite /
+  purchase), e.g. ``user_state__click``: the CKG ids of the user's ``maxlen`` (20) most recent
+  items of that type, most recent first (the behaviour log precedes the sessions).
+* ``dialogue_keywords``: ``__query``, the ``query_len`` (m = 10) most salient keywords of the
+  user's utterances before the recommendation turn (CKG keywords first, by tf in the context x
+  IDF over sessions, then the most recent; tokens the graph does not know follow as OOV ids;
+  ``query_source: preferences|both`` uses the preference words instead / as well) and ``__title``,
+  the ``title_len`` (n = 10) top TF-IDF keywords of the candidate's title, known ones first.
+
 Every output is of kind ``ids`` in the shared vocabulary ``ckg_entity`` (0 = pad, 1 = OOV), so
 the materialiser attaches the pretrained matrix as ``FeatureSpace.pretrained["ckg_entity"]``
 (``load_pretrained`` reads it for callers outside the pipeline). Users, items and keywords that
