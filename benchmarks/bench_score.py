@@ -1,0 +1,80 @@
+"""Batch-scoring throughput and single-request latency of a trained run.
+
+    python benchmarks/bench_score.py --run runs/econvrec_rank-default-seed0 [--models deepfm,kdcn]
+
+Requests are the run's test samples (user id, dialogue before the recommendation turn,
+candidate ids). Batch: all test requests in batches of 256, candidates per second. Latency: one
+request at a time (with the model loaded and warmed up), p50 and p99 over --n requests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines.corpus import load_corpus  # noqa: E402
+from pipelines.score import Ranker  # noqa: E402
+
+
+def test_requests(corpus_dir: Path) -> list[dict]:
+    corpus = load_corpus(corpus_dir)
+    sessions = {json.loads(line)["session_id"]: json.loads(line) for line in (corpus_dir / "sessions.jsonl").open()}
+    test = corpus.samples[corpus.samples["split"] == "test"]
+    cands = corpus.candidates.groupby("sample_id", sort=False)["item_id"].apply(list)
+    return [{"request_id": r.sample_id, "user_id": r.user_id, "shop_id": sessions[r.session_id]["shop_id"],
+             "turns": sessions[r.session_id]["turns"][: r.turn], "candidates": cands[r.sample_id]}
+            for r in test.itertuples()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--models", default="deepfm,kdcn")
+    ap.add_argument("--n", type=int, default=200, help="single requests timed for the latency percentiles")
+    ap.add_argument("--out", default="benchmarks/results/score.json")
+    args = ap.parse_args()
+    import yaml
+
+    cfg = yaml.safe_load((Path(args.run) / "config.yaml").read_text())
+    if cfg.get("data"):
+        corpus_dir = Path(cfg["data"])
+    else:
+        from pipelines.generate import default_corpus_dir
+
+        corpus_dir = default_corpus_dir(scale=cfg["scale"], seed=cfg["seed"])
+    reqs = test_requests(Path(corpus_dir))
+    rows = []
+    for model in args.models.split(","):
+        ranker = Ranker.load(args.run, model)
+        ranker.score(reqs[:2])  # warm-up: graph tracing, encoder and resource loading
+        n_cand = sum(len(r["candidates"]) for r in reqs)
+        t0 = time.perf_counter()
+        for s in range(0, len(reqs), 256):
+            ranker.score(reqs[s : s + 256])
+        batch_s = time.perf_counter() - t0
+        lat = []
+        for r in (reqs * (args.n // max(len(reqs), 1) + 1))[: args.n]:
+            t1 = time.perf_counter()
+            ranker.score([r])
+            lat.append(time.perf_counter() - t1)
+        lat_ms = np.array(lat) * 1000
+        rows.append({"model": model, "requests": len(reqs), "candidates": n_cand,
+                     "batch_candidates_per_s": n_cand / batch_s,
+                     "mean_candidates_per_request": n_cand / len(reqs),
+                     "p50_ms": float(np.percentile(lat_ms, 50)), "p99_ms": float(np.percentile(lat_ms, 99))})
+    print(f"\n{'model':<8} {'requests':>8} {'cands':>7} {'batch cand/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in rows:
+        print(f"{r['model']:<8} {r['requests']:>8} {r['candidates']:>7} {r['batch_candidates_per_s']:>13,.0f} "
+              f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
