@@ -76,6 +76,20 @@ class SimilarityParams(KindParams):
     chunk_pairs: int = 1_000_000  # bounds the temporary arrays
 
 
+def _mean_similarity_to_mentions(rows, ctx, index: _ItemIndex, ratio, chunk: int) -> pd.DataFrame:
+    """Mean over each row's mentioned items of ``ratio(a, b) -> (numerator, denominator)``
+    (item positions in, arrays out; 0 where the denominator is 0), plus the no-mention indicator."""
+    pairs = _mention_pairs(rows, ctx)
+    a = index.codes(pairs["item_id"])
+    b = index.codes(pairs["mentioned"])
+    sims = np.empty(len(pairs))
+    for s in range(0, len(pairs), chunk):
+        num, den = ratio(a[s : s + chunk], b[s : s + chunk])
+        sims[s : s + chunk] = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
+    mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
+    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)
+
+
 @register(
     "attr_similarity",
     params=SimilarityParams,
@@ -83,18 +97,13 @@ class SimilarityParams(KindParams):
 )
 def attr_similarity(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
     """Mean over mentioned items of (#attributes with equal values) / (#distinct attribute names of both)."""
-    pairs = _mention_pairs(rows, ctx)
     index, mat = _attr_matrix(ctx)
-    a = index.codes(pairs["item_id"])
-    b = index.codes(pairs["mentioned"])
-    sims = np.empty(len(pairs))
-    for s in range(0, len(pairs), p.chunk_pairs):
-        va, vb = mat[a[s : s + p.chunk_pairs]], mat[b[s : s + p.chunk_pairs]]
-        same = ((va == vb) & (va > 0)).sum(1)
-        union = ((va > 0) | (vb > 0)).sum(1)
-        sims[s : s + p.chunk_pairs] = np.divide(same, union, out=np.zeros(len(same)), where=union > 0)
-    mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
-    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)
+
+    def ratio(a, b):
+        va, vb = mat[a], mat[b]
+        return ((va == vb) & (va > 0)).sum(1), ((va > 0) | (vb > 0)).sum(1)
+
+    return _mean_similarity_to_mentions(rows, ctx, index, ratio, p.chunk_pairs)
 
 
 def _title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
@@ -123,15 +132,10 @@ def _build_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
 )
 def title_jaccard(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
     """Mean over mentioned items of the Jaccard similarity of the two titles' jieba token sets."""
-    pairs = _mention_pairs(rows, ctx)
     index, mat, sizes = _title_matrix(ctx)
-    a = index.codes(pairs["item_id"])
-    b = index.codes(pairs["mentioned"])
-    sims = np.empty(len(pairs))
-    for s in range(0, len(pairs), p.chunk_pairs):
-        ia, ib = a[s : s + p.chunk_pairs], b[s : s + p.chunk_pairs]
-        inter = np.asarray(mat[ia].multiply(mat[ib]).sum(1)).ravel()
-        union = sizes[ia] + sizes[ib] - inter
-        sims[s : s + p.chunk_pairs] = np.divide(inter, union, out=np.zeros(len(inter)), where=union > 0)
-    mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
-    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)
+
+    def ratio(a, b):
+        inter = np.asarray(mat[a].multiply(mat[b]).sum(1)).ravel()
+        return inter, sizes[a] + sizes[b] - inter
+
+    return _mean_similarity_to_mentions(rows, ctx, index, ratio, p.chunk_pairs)
