@@ -16,8 +16,8 @@ World
   appear in titles of items that have the matching attribute value). ~7% of the items have no KB
   attributes (E-ConvRec: "items without the KB").
 * Shops sell 1-3 categories (brand flagship stores or multi-brand retailers); a (shop, category)
-  catalogue has 10-66 items. Sizes: ``tiny`` 200 sessions / ~1.7k items, ``default`` 2,500 sessions
-  / ~12k items / ~2.8k samples / ~85k candidate rows, ``full`` 25,440 sessions / 24,358 users /
+  catalogue has 10-66 items. Sizes: ``tiny`` 200 sessions / ~1.7k items, ``default`` 2,000 sessions
+  / ~10k items / ~2.2k samples / ~68k candidate rows, ``full`` 25,440 sessions / 24,358 users /
   ~118k items / ~28k samples / ~860k candidate rows (E-ConvRec size).
 * Users: the 20 E-ConvRec profile fields; ~1.4% have an empty profile, ~4% of fields are missing.
   Latent tastes: a budget multiplier tied to ``avg_pay_monthly`` (log budget = 0.5 log(pay/1500)
@@ -108,7 +108,7 @@ import numpy as np
 
 from pipelines.corpus import BEHAVIOR_TYPES, PROFILE_FIELDS
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 CACHE_ENV = "ECONVREC_CACHE"
 N_CANDIDATES = 31  # the purchased item + at most 30 hard negatives
 # purchase model (module doc); tuned on `default` so that the blocks rank IF > CF > BF
@@ -125,7 +125,7 @@ INFO_FILE = "_generator.json"
 
 SCALES = {
     "tiny": dict(n_sessions=200, n_users=190, n_catalogues=40),
-    "default": dict(n_sessions=2500, n_users=2400, n_catalogues=300),
+    "default": dict(n_sessions=2000, n_users=1920, n_catalogues=240),  # the main job fits 10 min on 2 cores
     "full": dict(n_sessions=25440, n_users=24358, n_catalogues=2940),
 }
 
