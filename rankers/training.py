@@ -108,6 +108,12 @@ def train_keras(ranker: "KerasRanker", train: Mapping[str, np.ndarray], y: np.nd
     """Compile and fit ``ranker.model`` on packed arrays; returns the history dict."""
     hp = ranker.hparams
     model = ranker.model
+    if tensorboard_dir:
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError as exc:
+            raise ImportError("tensorboard_dir needs the 'tensorboard' package (pip install tensorboard); "
+                              "it is not a dependency of this project") from exc
     seed_everything(int(hp["seed"]), bool(hp["deterministic"]))
     ds, steps = make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
     model.compile(
