@@ -83,15 +83,16 @@ def pack_tf(space: FeatureSpace, features: Mapping[str, tf.Tensor]) -> dict[str,
 
 
 def keras_inputs(space: FeatureSpace) -> dict[str, tf.Tensor]:
-    """``tf.keras.Input`` placeholders for the packed dict."""
+    """``tf.keras.Input`` placeholders for the packed dict (keyed like it; the Input *layers* are
+    named ``input_<key>`` so they never clash with auto-named layers such as a first ``dense``)."""
     inputs: dict[str, tf.Tensor] = {}
     if space.categorical:
-        inputs[CAT] = tf.keras.Input((len(space.categorical),), dtype=tf.int32, name=CAT)
+        inputs[CAT] = tf.keras.Input((len(space.categorical),), dtype=tf.int32, name=f"input_{CAT}")
     if space.dense:
-        inputs[DENSE] = tf.keras.Input((space.dense_width,), dtype=tf.float32, name=DENSE)
+        inputs[DENSE] = tf.keras.Input((space.dense_width,), dtype=tf.float32, name=f"input_{DENSE}")
     for f in space.sequence:
         k = seq_key(f.name)
-        inputs[k] = tf.keras.Input((f.dim,), dtype=tf.int32, name=k)
+        inputs[k] = tf.keras.Input((f.dim,), dtype=tf.int32, name=f"input_{k}")
     return inputs
 
 

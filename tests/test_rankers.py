@@ -233,3 +233,24 @@ def test_feature_table_npz_roundtrip(tmp_path):
     np.testing.assert_array_equal(again.groups, t.groups)
     assert list(again.split) == list(t.split)
     np.testing.assert_array_equal(again.space.pretrained["tokens"], t.space.pretrained["tokens"])
+
+
+def test_custom_ranker_with_auto_named_layers(table):
+    """A new Keras ranker = one class with build_logit; auto-named layers (a first 'dense') are fine."""
+    from rankers.base import KerasRanker
+    from rankers.layers import FM
+
+    class TinyFM(KerasRanker):
+        name = "tiny_fm_test"
+
+        def build_logit(self, x):
+            v = self.field_vectors(x)
+            return self.linear_logit(x) + FM()(v) + tf.keras.layers.Dense(1)(self.dense_input(x))
+
+    tf.keras.backend.clear_session()  # the next Dense is auto-named 'dense'
+    r = TinyFM(table.space, **FAST)
+    r.build_model()
+    X, _, _ = table.part("valid")
+    from rankers import inputs as rin
+
+    assert r._predict_packed(rin.pack(table.space, X)).shape == (len(X["c0"]),)
