@@ -20,8 +20,8 @@ tf-keras~=2.21.0 h5py requests`` in it. DeepCTR runs in a subprocess (``benchmar
 that reads the table from disk and the hyperparameters from JSON and writes its results as JSON.
 
 Protocol, identical on both sides: Adam, binary cross-entropy, the same embedding size, hidden
-units, cross layers, FGCNN convolution settings, batch size, learning rate, epochs and seed, no L2,
-no dropout; after every epoch the validation rows are scored and the best epoch's weights are kept;
+units, cross layers (4, full-rank matrices), FGCNN convolution settings, batch size, learning rate,
+epochs and seed, no L2, no dropout (ours: the class defaults plus these, never the YAML files); after every epoch the validation rows are scored and the best epoch's weights are kept;
 then the test rows are scored. Reported per model and side: test AUC and logloss, training
 throughput (train rows / median training-only epoch seconds, epochs 2.. to skip graph
 tracing; ``fit_sps`` = rows x epochs / whole fit wall time incl. tracing and validation), scoring
@@ -86,8 +86,8 @@ def model_hparams(name: str, args) -> dict:
     hp = {"embedding_dim": args.embedding_dim, "batch_size": args.batch_size, "epochs": args.epochs,
           "learning_rate": args.learning_rate, "seed": args.seed, "dnn_dropout": 0.0, "l2_dnn": 0.0,
           "l2_embedding": 0.0, "patience": args.epochs}
-    if name == "dcn":
-        hp.update(n_cross=4, dnn_hidden_units=[512, 512])
+    if name == "dcn":  # full-rank cross matrices = DeepCTR's cross_parameterization='matrix'
+        hp.update(n_cross=4, dnn_hidden_units=[512, 512], cross_projection_dim=None)
     else:
         hp.update(dnn_hidden_units=[256, 128])
     if name == "fgcnn":
@@ -115,7 +115,9 @@ def run_ours(name: str, table: FeatureTable, hp: dict, extra: dict) -> dict:
     Xtr, ytr, _ = table.part("train")
     Xva, yva, gva = table.part("valid")
     Xte, yte, gte = table.part("test")
-    r = build(name, table.space, **hp, **extra)
+    # config=False: class defaults + the pinned hparams, so edits of configs/models/*.yaml cannot make
+    # the two sides differ
+    r = build(name, table.space, config=False, **{**hp, **extra})
     t = time.perf_counter()
     r.fit(Xtr, ytr, Xva, yva, gva)
     fit_s = time.perf_counter() - t
