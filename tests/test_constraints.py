@@ -47,3 +47,10 @@ def test_too_expensive_uses_candidate_median_and_ignores_capacity_bounds():
     assert out.loc[[("X1", "I1")], "too_expensive"].item() == pytest.approx(np.log(5999 / 4999))
     assert out.loc[[("X1", "I1")], ""].item() == 0.0
     assert out.loc[[("X1", "I1")], "violates"].item() == 0.0
+
+
+def test_request_without_links_or_prices():
+    rec = tiny_records()
+    rec["samples"] = [s for s in rec["samples"] if s["sample_id"] == "X2"]  # nothing linked before turn 1
+    out = run(rec)
+    assert (out == 0).all().all()

@@ -51,7 +51,7 @@ def _per_sample(ctx) -> pd.DataFrame:
     links = links[links["turn_idx"] < links["turn"]]
     last = links[links["turn_idx"] == links.groupby("sample_id")["turn_idx"].transform("max")]
     price = ctx.corpus.items.set_index("item_id")["price"]
-    ref = last.assign(price=last["item_id"].map(price)).groupby("sample_id")["price"].mean()
+    ref = last.assign(price=last["item_id"].map(price).astype(float)).groupby("sample_id")["price"].mean()
     return out.join(ref.rename("ref_price"), how="outer")
 
 
