@@ -36,7 +36,7 @@ def table8(df: pd.DataFrame) -> str:
 
 
 def plot_ablation(df: pd.DataFrame, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     models = list(dict.fromkeys(df["model"]))
     sets = list(dict.fromkeys(df["feature_set"]))
     w = 0.8 / max(len(sets), 1)
@@ -48,7 +48,7 @@ def plot_ablation(df: pd.DataFrame, path: Path) -> None:
     ax.set_ylim(max(0.0, lo - 0.05), min(1.0, df["auc"].max() + 0.03))
     ax.set_ylabel("test AUC")
     ax.set_title("Feature-set ablation")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
