@@ -21,8 +21,7 @@ Output kinds (what the materialiser does with a column before a ranker sees it):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import pandas as pd
@@ -71,9 +70,6 @@ class Kind:
     fit: Callable[..., dict] | None = None
     # Bump when the extractor's semantics change: part of the cache key.
     version: str = "1"
-    # Other resources the extractor needs fitted first (names of kinds are not needed here;
-    # resources are shared through FeatureContext.resource()).
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 _KINDS: dict[str, Kind] = {}
@@ -136,7 +132,3 @@ def describe_kinds() -> str:
             lines.append(f"{'':<22}   params: {', '.join(own)}")
     lines.append(f"common params: {', '.join(f'{n}={f.default!r}' for n, f in KindParams.model_fields.items())}")
     return "\n".join(lines)
-
-
-def artifact_path(ctx_artifacts: Path, relative: str) -> Path:
-    return Path(ctx_artifacts) / relative

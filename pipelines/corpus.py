@@ -451,6 +451,18 @@ class _IdIndex:
         self.ok: dict[str, int] = {}
         self.bad: dict[str, int] = {}
 
+    def admit(self, rid, line: int, probs: list, mk, field: str) -> bool:
+        """Accept ``rid`` at ``line`` unless the record has problems or repeats an id (a duplicate
+        adds its problem); a rejected id is remembered so dependants can say why they go too."""
+        if rid is not None and not probs and rid in self.ok:
+            probs.append(mk(field, f"duplicate id (first defined on line {self.ok[rid]})"))
+        if probs:
+            if rid is not None and rid not in self.ok:
+                self.bad.setdefault(rid, line)
+            return False
+        self.ok[rid] = line
+        return True
+
     def why(self, rid: str) -> str:
         return f"{self.file} line {self.bad[rid]}"
 
@@ -560,14 +572,9 @@ def _check_users(t: _Table, ctx: _Ctx, idx: _IdIndex) -> pd.DataFrame:
                 else:
                     prof[k] = v
                     extra.add(k)
-        if uid is not None and not probs and uid in idx.ok:
-            probs.append(mk("user_id", f"duplicate id (first defined on line {idx.ok[uid]})"))
-        if probs:
-            if uid is not None and uid not in idx.ok:
-                idx.bad.setdefault(uid, line)
+        if not idx.admit(uid, line, probs, mk, "user_id"):
             ctx.drop("users", probs)
             continue
-        idx.ok[uid] = line
         ids.append(uid)
         profiles.append(prof)
     cols: dict[str, Any] = {"user_id": pd.Series(ids, dtype=_STR)}
@@ -641,14 +648,9 @@ def _check_items(t: _Table, ctx: _Ctx, idx: _IdIndex) -> tuple[pd.DataFrame, pd.
                         break
                     names.append(k)
                     vals.append(s)
-        if iid is not None and not probs and iid in idx.ok:
-            probs.append(mk("item_id", f"duplicate id (first defined on line {idx.ok[iid]})"))
-        if probs:
-            if iid is not None and iid not in idx.ok:
-                idx.bad.setdefault(iid, line)
+        if not idx.admit(iid, line, probs, mk, "item_id"):
             ctx.drop("items", probs)
             continue
-        idx.ok[iid] = line
         ids.append(iid)
         cats.append(cat)
         shops.append(shop)
