@@ -4,6 +4,9 @@
     python benchmarks/bench_rankers.py                       # (a) synthetic FM-teacher CTR table
     python benchmarks/bench_rankers.py --npz DIR             # (b) a saved table (rankers/data.py format:
                                                              #     DIR/feature_space.json + DIR/features.npz)
+    python benchmarks/bench_rankers.py --features BF+IF      # (b) the default corpus's BF+IF features
+                                                             #     (materialised through the main job's
+                                                             #     feature cache, then exported as (npz))
     python benchmarks/bench_rankers.py --no-peer             # ours only
 
 (a) is ``rankers.synthetic.planted_table``: ``--rows`` (200k) rows, ``--n-cat`` (24) categorical
@@ -80,6 +83,19 @@ def synthetic(rows: int, n_cat: int, seed: int, max_vocab: int = 1000, interacti
     return planted_table(n_rows=rows, n_cat=n_cat, n_dense=4, n_seq=1, vocab_sizes=sizes, seq_len=8,
                          seq_vocab=1000, teacher_dim=4, group_size=30, interaction_weight=interaction_weight,
                          seed=seed)
+
+
+def econvrec_table(feature_set: str, config: str = "econvrec_rank") -> FeatureTable:
+    """The embedded default corpus's features of ``feature_set``, built exactly as the main job does
+    (same spec, same cache: a second call is a cache hit)."""
+    from pipelines.experiment import find_config, load_experiment
+    from pipelines.run import build_features, load_data
+
+    cfg = load_experiment(find_config(config))
+    corpus = load_data(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe, table = build_features(cfg, corpus, Path(tmp))
+    return table.ranker_table(pipe.feature_space(feature_set))
 
 
 def model_hparams(name: str, args) -> dict:
@@ -166,6 +182,7 @@ def table_text(rows: list[dict]) -> str:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--npz", type=Path, help="directory with feature_space.json + features.npz (else synthetic)")
+    ap.add_argument("--features", metavar="SET", help="a feature set of the default corpus (e.g. BF+IF) instead of synthetic")
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--n-cat", type=int, default=24)
     ap.add_argument("--max-vocab", type=int, default=1000)
@@ -191,6 +208,12 @@ def main(argv=None) -> dict:
             data_dir = args.npz
             table = FeatureTable.load(data_dir)
             dataset = {"kind": "npz", "path": str(data_dir)}
+        elif args.features:
+            table = econvrec_table(args.features)
+            data_dir = table.save(Path(tmp) / "table")
+            dataset = {"kind": "econvrec default corpus", "feature_set": args.features,
+                       "n_fields": len(table.space.fields), "n_cat": len(table.space.categorical),
+                       "dense_width": table.space.dense_width, "n_seq": len(table.space.sequence)}
         else:
             table = synthetic(args.rows, args.n_cat, args.seed, args.max_vocab, args.interaction_weight)
             data_dir = table.save(Path(tmp) / "table")

@@ -108,13 +108,13 @@ class FeatureTable:
         m = self.mask(split)
         return {f.name: self.arrays[f.name][m] for f in space.fields}
 
-    def save_npz(self, path: Path, space: FeatureSpace) -> None:
-        """features.npz (arrays by field name + label + split + group) and feature_space.json."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        space.save(path)
-        np.savez(path / "features.npz", label=self.labels, split=self.rows["split"].astype(str).to_numpy(),
-                 group=pd.factorize(self.rows["sample_id"])[0], **{f.name: self.arrays[f.name] for f in space.fields})
+    def ranker_table(self, space: FeatureSpace):
+        """The ``rankers.data.FeatureTable`` of ``space``'s fields (save it with ``.save(dir)`` for
+        ``benchmarks/bench_rankers.py --npz DIR``)."""
+        from rankers.data import FeatureTable as RankerTable
+
+        return RankerTable(space, self.X(space), self.labels, pd.factorize(self.rows["sample_id"])[0],
+                           self.rows["split"].astype(str).to_numpy())
 
 
 class FeaturePipeline:
