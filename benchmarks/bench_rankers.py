@@ -26,10 +26,16 @@ Protocol, identical on both sides: Adam, binary cross-entropy, the same embeddin
 units, cross layers (4, full-rank matrices), FGCNN convolution settings, batch size, learning rate,
 epochs and seed, no L2, no dropout (ours: the class defaults plus these, never the YAML files); after every epoch the validation rows are scored and the best epoch's weights are kept;
 then the test rows are scored. Reported per model and side: test AUC and logloss, training
-throughput (train rows / median training-only epoch seconds, epochs 2.. to skip graph
+throughput (train rows / fastest training-only epoch seconds, epochs 2.. to skip graph
 tracing; ``fit_sps`` = rows x epochs / whole fit wall time incl. tracing and validation), scoring
-throughput (test rows / seconds for one warm ``predict``), and our/DeepCTR ratios. The table is
-printed and written to ``benchmarks/results/rankers.json`` (``--out``).
+throughput (test rows / seconds for one warm ``predict``), and our/DeepCTR ratios.
+
+Roofline: the forward FLOPs of one row are counted by TensorFlow's graph profiler on our model
+(the same math as DeepCTR's), training FLOP/s = rows/s x 3 x that, and the ceiling is the float32
+forward+backward GFLOP/s of a 1024x512x512 Dense layer measured in the same run. ``% peak`` says how
+much of the machine a side uses, and so whether a 2x speed-up over DeepCTR is possible at all
+with the same arithmetic. The table is printed and written to ``benchmarks/results/rankers.json``
+(``--out``).
 """
 from __future__ import annotations
 
@@ -127,6 +133,47 @@ def add_rates(out: dict) -> dict:
     return out
 
 
+def forward_flops_per_row(ranker) -> float:
+    """Floating-point operations of one row's forward pass, counted by TensorFlow's graph profiler
+    (MatMul, Conv2D, BatchMatMul, elementwise...; batch of 1, static shapes)."""
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    from rankers import inputs as rin
+
+    model = ranker.model
+    spec = {k: tf.TensorSpec((1,) + tuple(t.shape[1:]), t.dtype) for k, t in rin.keras_inputs(ranker.space).items()}
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    return float(model_analyzer.profile(graph, options=opts).total_float_ops)
+
+
+def matmul_peak_gflops(batch: int = 1024, width: int = 512, reps: int = 50) -> float:
+    """The machine's practical float32 ceiling for these models: GFLOP/s of a Dense layer's
+    forward + backward (three ``batch x width x width`` matmuls) in this TensorFlow build."""
+    import tensorflow as tf
+
+    x = tf.random.normal([batch, width])
+    w = tf.Variable(tf.random.normal([width, width]))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.matmul(x, w)
+        return tape.gradient(y, [x, w])
+
+    step()
+    best = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            step()
+        best = min(best, (time.perf_counter() - t) / reps)
+    return 3 * 2 * batch * width * width / best / 1e9
+
+
 def run_ours(name: str, table: FeatureTable, hp: dict, extra: dict) -> dict:
     Xtr, ytr, _ = table.part("train")
     Xva, yva, gva = table.part("valid")
@@ -148,6 +195,7 @@ def run_ours(name: str, table: FeatureTable, hp: dict, extra: dict) -> dict:
                       "train_seconds": h["train_seconds"], "train_cpu_seconds": h["train_cpu_seconds"],
                       "val_auc": h["val_auc"], "fit_seconds": fit_s, "test_auc": m["auc"], "test_logloss": m["logloss"],
                       "test_top@1": m.get("top@1"), "score_seconds": score_s, "n_params": int(r.model.count_params()),
+                      "forward_flops_per_row": forward_flops_per_row(r),
                       "hparams": {k: r.hparams[k] for k in sorted(r.hparams)}})
 
 
@@ -164,10 +212,15 @@ def run_peer(py: Path, name: str, data_dir: Path, hp: dict, timeout: int) -> dic
     return add_rates(out)
 
 
-def table_text(rows: list[dict]) -> str:
+def train_gflops(row: dict) -> float:
+    """Achieved training GFLOP/s: rows/s x 3 x forward FLOPs per row (backward ~ 2 x forward)."""
+    return row["train_sps"] * 3 * row.get("forward_flops_per_row", np.nan) / 1e9
+
+
+def table_text(rows: list[dict], peak_gflops: float = np.nan) -> str:
     w = max([8] + [len(r["impl"]) for r in rows])
     head = (f"{'model':8} {'impl':{w}} {'test AUC':>9} {'logloss':>8} {'train sps':>10} {'train/cpu':>10} "
-            f"{'fit sps':>9} {'score sps':>10} {'params':>9}")
+            f"{'fit sps':>9} {'score sps':>10} {'params':>9} {'GFLOP/s':>8} {'% peak':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -175,7 +228,7 @@ def table_text(rows: list[dict]) -> str:
             continue
         lines.append(f"{r['model']:8} {r['impl']:{w}} {r['test_auc']:9.4f} {r['test_logloss']:8.4f} "
                      f"{r['train_sps']:10.0f} {r['train_cpu_sps']:10.0f} {r['fit_sps']:9.0f} {r['score_sps']:10.0f} "
-                     f"{r['n_params']:9d}")
+                     f"{r['n_params']:9d} {train_gflops(r):8.0f} {100 * train_gflops(r) / peak_gflops:6.0f}%")
     return "\n".join(lines)
 
 
@@ -225,6 +278,8 @@ def main(argv=None) -> dict:
                        n_test=int((table.split == "test").sum()), positive_rate=float(np.mean(table.y)))
         print("dataset:", json.dumps(dataset), flush=True)
         py = None if args.no_peer else ensure_peer_venv(args.peer_venv, args.peer_full_install)
+        peak = matmul_peak_gflops()
+        print(f"float32 Dense forward+backward ceiling on this machine: {peak:.0f} GFLOP/s", flush=True)
         variants = json.loads(args.ours)
         variants = [variants] if isinstance(variants, dict) else variants
         rows, summary = [], {}
@@ -234,11 +289,14 @@ def main(argv=None) -> dict:
             for extra in variants:
                 ours_rows.append(run_ours(name, table, hp, extra))
                 rows.append(ours_rows[-1])
-                print(table_text([ours_rows[-1]]).splitlines()[-1], flush=True)
+                print(table_text([ours_rows[-1]], peak).splitlines()[-1], flush=True)
             if py is not None:
                 peer = run_peer(py, name, data_dir, {**hp, "predict_batch_size": 16384, "n_cross": 4}, args.peer_timeout)
+                # same model math on both sides, so the same FLOPs per row (DeepCTR's FGCNN differs
+                # slightly: see its parameter count)
+                peer["forward_flops_per_row"] = ours_rows[0]["forward_flops_per_row"]
                 rows.append(peer)
-                print(table_text([peer]).splitlines()[-1] if "error" not in peer else peer["error"], flush=True)
+                print(table_text([peer], peak).splitlines()[-1] if "error" not in peer else peer["error"], flush=True)
                 if "error" not in peer:
                     for ours in ours_rows:
                         summary[f"{name} {ours['impl']}"] = {
@@ -246,15 +304,19 @@ def main(argv=None) -> dict:
                             "train_speedup": ours["train_sps"] / peer["train_sps"],
                             "train_cpu_speedup": ours["train_cpu_sps"] / peer["train_cpu_sps"],
                             "fit_speedup": ours["fit_sps"] / peer["fit_sps"],
-                            "score_speedup": ours["score_sps"] / peer["score_sps"]}
-    text = table_text(rows)
+                            "score_speedup": ours["score_sps"] / peer["score_sps"],
+                            "peer_percent_of_peak": 100 * train_gflops(peer) / peak,
+                            "percent_of_peak_needed_for_2x": 200 * train_gflops(peer) / peak}
+    text = table_text(rows, peak)
     print("\n" + text)
     for name, s in summary.items():
         print(f"{name} vs deepctr: AUC {s['auc_diff']:+.4f}  train x{s['train_speedup']:.2f}  "
-              f"train/cpu x{s['train_cpu_speedup']:.2f}  fit x{s['fit_speedup']:.2f}  score x{s['score_speedup']:.2f}")
+              f"train/cpu x{s['train_cpu_speedup']:.2f}  fit x{s['fit_speedup']:.2f}  score x{s['score_speedup']:.2f}  "
+              f"(DeepCTR runs at {s['peer_percent_of_peak']:.0f}% of the float32 ceiling; 2x it would need "
+              f"{s['percent_of_peak_needed_for_2x']:.0f}%)")
     import tensorflow as tf
 
-    result = {"dataset": dataset, "args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
+    result = {"dataset": dataset, "float32_peak_gflops": peak, "args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
               "summary": summary, "table": text,
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
                           "loadavg_at_end": os.getloadavg()}}

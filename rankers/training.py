@@ -4,7 +4,7 @@
   ``tf.data`` pipeline yields, per epoch, a seeded stateless permutation cut into full batches
   (the few rows of a partial last batch are different rows every epoch) and gathers each batch
   with one ``tf.gather`` per packed tensor, then prefetches two batches (autotuning off: see
-  ``make_train_dataset``). No per-row or per-field Python work.
+  ``features.tfdata``). No per-row or per-field Python work.
 * model: Adam, binary cross-entropy on logits, ``jit_compile`` (XLA) and ``steps_per_execution``
   from the hparams, never run eagerly.
 * validation: after each epoch the validation rows are scored (large fixed-size batches) and AUC,
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 import tensorflow as tf
 
+from features.tfdata import without_autotuning
 from rankers.metrics import evaluate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,15 +52,7 @@ def make_train_dataset(packed: Mapping[str, np.ndarray], y: np.ndarray, batch_si
     def gather(idx):
         return {k: tf.gather(t, idx) for k, t in tensors.items()}, tf.gather(labels, idx)
 
-    # No AUTOTUNE: a gather of one batch is microseconds, and with autotuning on, destroying the
-    # iterator at the end of fit() waited for tf.data's model-optimisation thread to wake up
-    # (measured: 25-40 s of idle wall time after some fits in the main job, none without it).
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    ds = (tf.data.Dataset.range(2**62).flat_map(epoch_batches)
-          .map(gather)
-          .prefetch(2)
-          .with_options(options))
+    ds = without_autotuning(tf.data.Dataset.range(2**62).flat_map(epoch_batches).map(gather).prefetch(2))
     return ds, steps
 
 

@@ -368,7 +368,9 @@ def pretrain(ckg: CKG, params: PretrainParams | dict | None = None, log=None) ->
     typed = TypedSampler(ckg.entity_types()) if p.negatives != "uniform" else None
     ds = tf.data.Dataset.from_generator(lambda: _batches(tri, n, sampler, p, rng, p.epochs, typed),
                                         output_signature=tuple(sig))
-    ds = ds.prefetch(4)
+    from features.tfdata import without_autotuning
+
+    ds = without_autotuning(ds.prefetch(4))
 
     steps_per_epoch = max(1, math.ceil(len(tri) / p.batch_size))
     total = steps_per_epoch * p.epochs if p.max_steps is None else min(p.max_steps, steps_per_epoch * p.epochs)
