@@ -334,8 +334,9 @@ class KerasRanker(Ranker):
         return self
 
     def _predict_packed(self, packed: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Score in chunks of ``predict_batch_size`` rows with one traced graph (with ``jit_compile``
-        the tail chunk is padded to a power of two, so XLA compiles only a few shapes)."""
+        """Score in chunks of ``predict_batch_size`` rows with one traced graph. Never XLA-compiled,
+        even with ``jit_compile`` (which is for training): the oneDNN graph scores 2-4x faster than
+        the XLA one here (measured in benchmarks/results/rankers.json) and needs no fixed shapes."""
         if self._predict_fn is None:
             model = self.model
 
@@ -343,17 +344,12 @@ class KerasRanker(Ranker):
                 return tf.sigmoid(model(batch, training=False))[:, 0]
 
             spec = {k: tf.TensorSpec((None,) + tuple(t.shape[1:]), t.dtype) for k, t in rin.keras_inputs(self.space).items()}
-            self._predict_fn = tf.function(score, input_signature=[spec], jit_compile=bool(self.hparams["jit_compile"]))
+            self._predict_fn = tf.function(score, input_signature=[spec])
         n = rin.n_rows(packed)
         chunk = int(self.hparams["predict_batch_size"])
         out = np.empty(n, np.float32)
         for start in range(0, n, chunk):
-            part = {k: v[start: start + chunk] for k, v in packed.items()}
-            m = min(chunk, n - start)
-            size = m if (m == chunk or not self.hparams["jit_compile"]) else min(chunk, max(256, 1 << (m - 1).bit_length()))
-            if size != m:
-                part = {k: np.concatenate([v, np.zeros((size - m,) + v.shape[1:], v.dtype)]) for k, v in part.items()}
-            out[start: start + m] = self._predict_fn(part).numpy()[:m]
+            out[start: start + chunk] = self._predict_fn({k: v[start: start + chunk] for k, v in packed.items()}).numpy()
         return out
 
     # -- persistence: a SavedModel with a by-name serving signature ------------------------------

@@ -126,6 +126,7 @@ class KDCNRanker(DCNRanker):
 
     defaults = {
         **DCNRanker.defaults,
+        "jit_compile": False,  # XLA's CPU kernels for the attention/CNN parts were ~2x slower (measured)
         "kg_vocab": "ckg_entity",
         "freeze_pretrained": False,  # keep the pretrained CKG entity embeddings fixed
         "kg_dim": 64,  # entity embedding width when the space has no pretrained matrix (ablation)
