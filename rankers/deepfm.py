@@ -17,7 +17,7 @@ class DeepFMRanker(KerasRanker):
     """
 
     # XLA fuses the embedding / FM / first-order element-wise work around the MLP's matmuls:
-    # measured 1.17x the training throughput of the unfused graph (benchmarks/results/rankers.json).
+    # measured 1.20x the training throughput of the unfused graph (benchmarks/results/rankers.json).
     defaults = {**KerasRanker.defaults, "jit_compile": True}
 
     def build_logit(self, x):
