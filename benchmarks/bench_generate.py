@@ -10,7 +10,6 @@ process's max RSS after each scale (ru_maxrss, monotone). The purchase-model dia
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import write_results  # noqa: E402
 
 from pipelines.corpus import load_corpus  # noqa: E402
 from pipelines.generate import GENERATOR_VERSION, generate_corpus, truth_diagnostics  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
             # other processes compete for the CPUs on shared machines: timings scale with this
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()]}
-    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1, ensure_ascii=False) + "\n")
+    write_results(out, {"meta": meta, "results": rows})
     print(f"wrote {out}")
 
 

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import write_results  # noqa: E402
 
 import features  # noqa: E402,F401
 from features.kg.graph import CKG, GraphParams, build_ckg  # noqa: E402
@@ -123,10 +124,7 @@ def main() -> None:
                     "load_avg_at_end": os.getloadavg()},
         "results": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1, ensure_ascii=False))
-    os.replace(tmp, args.out)
+    write_results(args.out, out)
     print(f"\nwrote {args.out}")
 
 

@@ -5,8 +5,8 @@
     python benchmarks/bench_rankers.py --npz DIR             # (b) a saved table (rankers/data.py format:
                                                              #     DIR/feature_space.json + DIR/features.npz)
     python benchmarks/bench_rankers.py --features BF+IF      # (b) the default corpus's BF+IF features
-                                                             #     (materialised through the main job's
-                                                             #     feature cache, then exported as (npz))
+                                                             #     (built through the main job's feature
+                                                             #     cache, handed to DeepCTR as an npz table)
     python benchmarks/bench_rankers.py --no-peer             # ours only
 
 (a) is ``rankers.synthetic.planted_table``: ``--rows`` (200k) rows, ``--n-cat`` (24) categorical
@@ -53,6 +53,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import write_results  # noqa: E402
 
 import features  # noqa: E402,F401  (Keras 2)
 from rankers.data import FeatureTable  # noqa: E402
@@ -320,10 +321,7 @@ def main(argv=None) -> dict:
               "summary": summary, "table": text,
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "tensorflow": tf.__version__,
                           "loadavg_at_end": os.getloadavg()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(result, indent=1))
-    os.replace(tmp_out, args.out)
+    write_results(args.out, result)
     print(f"wrote {args.out}")
     return result
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, write_results  # noqa: E402
 
 from pipelines.corpus import load_corpus  # noqa: E402
 from pipelines.score import Ranker  # noqa: E402
@@ -68,12 +69,10 @@ def main() -> None:
                      "batch_candidates_per_s": n_cand / batch_s,
                      "mean_candidates_per_request": n_cand / len(reqs),
                      "p50_ms": float(np.percentile(lat_ms, 50)), "p99_ms": float(np.percentile(lat_ms, 99))})
-    print(f"\n{'model':<8} {'requests':>8} {'cands':>7} {'batch cand/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
-    for r in rows:
-        print(f"{r['model']:<8} {r['requests']:>8} {r['candidates']:>7} {r['batch_candidates_per_s']:>13,.0f} "
-              f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(rows, indent=1))
+    print("\n" + format_table(rows, [("model", "model", "<8"), ("requests", "requests", "d"), ("cands", "candidates", "d"),
+                                      ("batch cand/s", "batch_candidates_per_s", ",.0f"), ("p50 ms", "p50_ms", ".1f"),
+                                      ("p99 ms", "p99_ms", ".1f")]))
+    write_results(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""What every benchmark script shares: a plain-text table and an atomically written JSON result."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
+    """``columns``: ``(header, key, format spec)``; a spec with ``<`` left-aligns, else right.
+    Each column is as wide as its header or widest value."""
+    cells = [[format(r[key], spec) for _, key, spec in columns] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (h, _, _) in enumerate(columns)]
+
+    def line(values):
+        return " ".join(v.ljust(w) if "<" in spec else v.rjust(w)
+                        for v, w, (_, _, spec) in zip(values, widths, columns)).rstrip()
+
+    head = line([h for h, _, _ in columns])
+    return "\n".join([head, "-" * len(head)] + [line(c) for c in cells])
+
+
+def write_results(path: str | os.PathLike, result: Any) -> Path:
+    """Write ``result`` as JSON to a temporary file beside ``path``, then rename it into place, so
+    an interrupted benchmark never leaves a half-written result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(result, f, indent=1, ensure_ascii=False, default=float)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
