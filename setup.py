@@ -5,8 +5,8 @@ setup(
     version="0.1.0",
     description="Feature specs in YAML and pluggable CTR rankers for e-commerce conversational recommendation "
     "(E-ConvRec features, K-DCN).",
-    python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["features*", "rankers*", "pipelines*"]),
+    python_requires=">=3.11,<3.14",
+    packages=find_packages(include=["core*", "features*", "rankers*", "synth*", "pipelines*"]),
     package_data={"": ["*.yaml", "*.json", "*.txt"]},
     include_package_data=True,
     install_requires=[

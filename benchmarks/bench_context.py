@@ -14,7 +14,7 @@ Measured (wall clock, this machine):
   the cached rerun of both (fresh context, same artefacts and embedding cache: nothing is trained
   or encoded again).
 
-Corpora come from ``pipelines.generate.generate_corpus(dir, scale, 0)``, generated once and kept
+Corpora come from ``synth.generate.generate_corpus(dir, scale, 0)``, generated once and kept
 under ``--data`` (default /tmp/econvrec_bench). When encoding every distinct text of a scale would
 take longer than ``--max-encode-min`` at the measured throughput, bert_cosine is run on the first
 samples whose texts fit and the full cost is extrapolated (reported as such).
@@ -49,8 +49,8 @@ PARTITION = 250_000
 
 
 def load_scale(scale: str, data: Path):
-    from pipelines.corpus import load_corpus
-    from pipelines.generate import generate_corpus
+    from core.corpus import load_corpus
+    from synth.generate import generate_corpus
 
     d = data / f"{scale}-0"
     if not d.exists():  # generate_corpus renames a finished directory into place

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import write_results  # noqa: E402
 
-from pipelines.corpus import load_corpus  # noqa: E402
-from pipelines.generate import GENERATOR_VERSION, generate_corpus, truth_diagnostics  # noqa: E402
+from core.corpus import load_corpus  # noqa: E402
+from synth.generate import GENERATOR_VERSION, generate_corpus, truth_diagnostics  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -4,7 +4,7 @@ throughput, per corpus scale (how both grow with the graph).
     python benchmarks/bench_kg.py [--scales default,full] [--steps 200] [--cache /tmp/kgbench]
                                   [--out benchmarks/results/kg.json]
 
-Per scale: the synthetic corpus (``pipelines.generate``, seed 0) is generated once into
+Per scale: the synthetic corpus (``synth.generate``, seed 0) is generated once into
 ``--cache`` and loaded; then
 
 * ``build_cold_s``: ``build_ckg`` with a fresh tokenizer (jieba segmentation of every distinct
@@ -31,12 +31,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import write_results  # noqa: E402
 
-import features  # noqa: E402,F401
+import core  # noqa: E402,F401  (Keras 2, quiet TensorFlow)
 from features.kg.graph import CKG, GraphParams, build_ckg  # noqa: E402
 from features.kg.pretrain import PretrainParams, pretrain  # noqa: E402
 from features.text import Tokenizer, lexicon_from_items  # noqa: E402
-from pipelines.corpus import load_corpus  # noqa: E402
-from pipelines.generate import generate_corpus  # noqa: E402
+from core.corpus import load_corpus  # noqa: E402
+from synth.generate import generate_corpus  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -44,7 +44,7 @@ def rss_mb() -> float:
 
 
 def corpus_dir(cache: Path, scale: str, seed: int = 0) -> Path:
-    from pipelines.generate import GENERATOR_VERSION
+    from synth.generate import GENERATOR_VERSION
 
     path = cache / f"corpus-{scale}-seed{seed}-v{GENERATOR_VERSION}"
     if not (path / "samples.jsonl").exists():

@@ -9,7 +9,7 @@
                                                              #     cache, handed to DeepCTR as an npz table)
     python benchmarks/bench_rankers.py --no-peer             # ours only
 
-(a) is ``rankers.synthetic.planted_table``: ``--rows`` (200k) rows, ``--n-cat`` (24) categorical
+(a) is ``synth.planted.planted_table``: ``--rows`` (200k) rows, ``--n-cat`` (24) categorical
 fields with vocabularies from 10 to ``--max-vocab`` (1000) ids, 4 dense fields, 1 sequence field
 (length 8, vocabulary 1000), labels drawn from a known FM teacher whose pairwise term is scaled by
 ``--interaction-weight`` (0.5); the teacher's own test AUC is reported as the ceiling.
@@ -55,11 +55,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.common import write_results  # noqa: E402
 
-import features  # noqa: E402,F401  (Keras 2)
-from rankers.data import FeatureTable  # noqa: E402
-from rankers.metrics import evaluate  # noqa: E402
+import core  # noqa: E402,F401  (Keras 2, quiet TensorFlow)
+from core.table import FeatureTable  # noqa: E402
+from core.metrics import evaluate  # noqa: E402
 from rankers.registry import build  # noqa: E402
-from rankers.synthetic import planted_table  # noqa: E402
+from synth.planted import planted_table  # noqa: E402
 
 PEER_SCRIPT = ROOT / "benchmarks" / "deepctr_peer.py"
 DEEPCTR_VERSION = "0.9.4"
@@ -102,7 +102,7 @@ def econvrec_table(feature_set: str, config: str = "econvrec_rank") -> FeatureTa
     corpus = load_data(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         pipe, table = build_features(cfg, corpus, Path(tmp))
-    return table.ranker_table(pipe.feature_space(feature_set))
+    return table.select(pipe.feature_space(feature_set))
 
 
 def model_hparams(name: str, args) -> dict:
@@ -274,9 +274,9 @@ def main(argv=None) -> dict:
             te = table.split == "test"
             dataset = {"kind": "synthetic", "rows": table.n_rows, "n_cat": args.n_cat, "n_dense": 4, "n_seq": 1,
                        "max_vocab": args.max_vocab, "interaction_weight": args.interaction_weight,
-                       "teacher_test_auc": evaluate(table.y[te], 1 / (1 + np.exp(-table.teacher_logit[te])))["auc"]}
+                       "teacher_test_auc": evaluate(table.labels[te], 1 / (1 + np.exp(-table.rows["teacher_logit"].to_numpy()[te])))["auc"]}
         dataset.update(n_train=int((table.split == "train").sum()), n_valid=int((table.split == "valid").sum()),
-                       n_test=int((table.split == "test").sum()), positive_rate=float(np.mean(table.y)))
+                       n_test=int((table.split == "test").sum()), positive_rate=float(np.mean(table.labels)))
         print("dataset:", json.dumps(dataset), flush=True)
         py = None if args.no_peer else ensure_peer_venv(args.peer_venv, args.peer_full_install)
         peak = matmul_peak_gflops()

@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import format_table, write_results  # noqa: E402
 
-from pipelines.corpus import load_corpus  # noqa: E402
+from core.corpus import load_corpus  # noqa: E402
 from pipelines.score import Ranker  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     if cfg.get("data"):
         corpus_dir = Path(cfg["data"])
     else:
-        from pipelines.generate import default_corpus_dir
+        from synth.generate import default_corpus_dir
 
         corpus_dir = default_corpus_dir(scale=cfg["scale"], seed=cfg["seed"])
     reqs = test_requests(Path(corpus_dir))

@@ -1,11 +1,13 @@
 """What every benchmark script shares: a plain-text table and an atomically written JSON result."""
 from __future__ import annotations
 
-import json
 import os
-import tempfile
+import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core.io import write_json  # noqa: E402
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
@@ -25,11 +27,4 @@ def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) 
 def write_results(path: str | os.PathLike, result: Any) -> Path:
     """Write ``result`` as JSON to a temporary file beside ``path``, then rename it into place, so
     an interrupted benchmark never leaves a half-written result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(result, f, indent=1, ensure_ascii=False, default=float)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, result)

@@ -21,7 +21,8 @@ from typing import Callable
 import pandas as pd
 
 from features.text import Tokenizer, tokenizer_for_lexicon
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
+from core.io import atomic_dir
 
 
 def stable_hash(obj, n: int = 12) -> str:
@@ -89,15 +90,9 @@ class FeatureContext:
         rel = f"resources/{name}-{stable_hash(params)}"
         final = Path(self.artifacts) / rel
         if not final.exists():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
-            try:
+            with atomic_dir(final, keep_existing=True) as tmp:
                 build(tmp)
                 (tmp / "params.json").write_text(json.dumps(params, sort_keys=True, ensure_ascii=False, default=str))
-                os.replace(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
         return rel
 
     def path(self, relative: str) -> Path:

@@ -26,6 +26,8 @@ from typing import Annotated, Iterable, Literal, Protocol, Sequence, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.io import atomic_dir
+
 
 class SentenceEncoder(Protocol):
     """What the context features need from an encoder."""
@@ -199,15 +201,10 @@ class EmbeddingCache:
     def _write_shard(self, H: np.ndarray, X: np.ndarray) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         name = f"shard-{uuid.uuid4().hex}"
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
-        try:
+        with atomic_dir(self.dir / name) as tmp:
             np.save(tmp / "hashes.npy", H, allow_pickle=False)
             np.save(tmp / "vectors.npy", X.astype(np.float32), allow_pickle=False)
             (tmp / "encoder.json").write_text(json.dumps({"name": self.encoder.name, "dim": int(X.shape[1])}))
-            os.replace(tmp, self.dir / name)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         self._loaded.add(name)
 
     def compact(self) -> None:

@@ -31,10 +31,12 @@ from tqdm.auto import tqdm
 
 from features.context import FeatureContext, stable_hash
 from features.registry import OutputColumn, get_kind
-from features.space import OOV_ID, PAD_ID, FeatureSpace, Field
+from core.space import OOV_ID, PAD_ID, FeatureSpace, Field
+from core.io import atomic_dir, atomic_path
+from core.table import FeatureTable
 from features.spec import FeatureEntry, FeatureSpec
 from features.text import lexicon_from_items
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
 
 STATE_FILE = "state.json"
 
@@ -64,11 +66,7 @@ def _partitions(rows: pd.DataFrame, max_rows: int) -> list[pd.DataFrame]:
 
 
 def _atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_path(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def _ids_matrix(col: pd.Series, maxlen: int) -> np.ndarray:
@@ -82,39 +80,6 @@ def _ids_matrix(col: pd.Series, maxlen: int) -> np.ndarray:
         c = np.concatenate([np.arange(l) for l in lens if l])
         out[r, c] = np.concatenate(flat)
     return out
-
-
-@dataclass
-class FeatureTable:
-    """Materialised features of a corpus: row metadata plus one array per output column."""
-
-    rows: pd.DataFrame  # row_id, sample_id, session_id, user_id, turn, item_id, position, label, split
-    arrays: dict[str, np.ndarray]
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.rows["label"].to_numpy(np.float32)
-
-    @property
-    def groups(self) -> np.ndarray:
-        return self.rows["sample_id"].to_numpy()
-
-    def mask(self, split: str | None) -> np.ndarray:
-        if split is None:
-            return np.ones(len(self.rows), bool)
-        return (self.rows["split"] == split).to_numpy()
-
-    def X(self, space: FeatureSpace, split: str | None = None) -> dict[str, np.ndarray]:
-        m = self.mask(split)
-        return {f.name: self.arrays[f.name][m] for f in space.fields}
-
-    def ranker_table(self, space: FeatureSpace):
-        """The ``rankers.data.FeatureTable`` of ``space``'s fields (save it with ``.save(dir)`` for
-        ``benchmarks/bench_rankers.py --npz DIR``)."""
-        from rankers.data import FeatureTable as RankerTable
-
-        return RankerTable(space, self.X(space), self.labels, pd.factorize(self.rows["sample_id"])[0],
-                           self.rows["split"].astype(str).to_numpy())
 
 
 class FeaturePipeline:
@@ -269,15 +234,10 @@ class FeaturePipeline:
     # -- persistence -------------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> None:
         """Write state.json and the fitted resources into ``directory`` (atomically)."""
-        d = Path(directory)
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}-", dir=d.parent))
-        (tmp / STATE_FILE).write_text(json.dumps(self.state, ensure_ascii=False, indent=1, default=str))
-        if (self.store / "resources").exists():
-            shutil.copytree(self.store / "resources", tmp / "resources", copy_function=_link_or_copy)
-        if d.exists():
-            shutil.rmtree(d)
-        os.replace(tmp, d)
+        with atomic_dir(directory) as tmp:
+            (tmp / STATE_FILE).write_text(json.dumps(self.state, ensure_ascii=False, indent=1, default=str))
+            if (self.store / "resources").exists():
+                shutil.copytree(self.store / "resources", tmp / "resources", copy_function=_link_or_copy)
 
     @classmethod
     def load(cls, directory: str | Path, spec: FeatureSpec | None = None, **kwargs) -> "FeaturePipeline":

@@ -1,2 +1,2 @@
-"""Corpus loading and generation, the main experiment, batch scoring and reports."""
-import features  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+"""The application: the main experiment, batch scoring, serving, corpus statistics and reports."""
+import core  # noqa: F401  (Keras 2 and quiet TensorFlow logging, before TensorFlow is imported)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from core.io import atomic_dir, write_json
 from features.context import stable_hash
 from pipelines.experiment import ConfigError, ExperimentConfig, find_config, load_experiment
 
@@ -36,42 +37,15 @@ def log(msg: str) -> None:
     print(f"[econvrec] {msg}", flush=True)
 
 
-def _atomic_dir(final: Path):
-    """Context manager: yields a temp dir next to ``final``; renamed to ``final`` on success."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def cm():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-        try:
-            yield tmp
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-
-    return cm()
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, ensure_ascii=False, default=float)
-    os.replace(tmp, path)
-
-
 # -- steps ------------------------------------------------------------------------------------------------
 def load_data(cfg: ExperimentConfig):
-    from pipelines.corpus import load_corpus
+    from core.corpus import load_corpus
 
     if cfg.data:
         path = cfg.resolve(cfg.data)
         log(f"loading corpus {path}")
         return load_corpus(path, policy="strict", seed=cfg.seed)
-    from pipelines.generate import default_corpus_dir
+    from synth.generate import default_corpus_dir
 
     path = default_corpus_dir(scale=cfg.scale, seed=cfg.seed, cache_root=cache_root())
     log(f"embedded default corpus ({cfg.scale}, seed {cfg.seed}) at {path}")
@@ -97,7 +71,7 @@ def save_reference(corpus, directory: Path) -> None:
     """Users, items and behaviour logs the scorer looks up known ids in (parquet)."""
     if (directory / "COMPLETE").exists():
         return
-    with _atomic_dir(directory) as tmp:
+    with atomic_dir(directory) as tmp:
         for name in ("users", "items", "item_attrs", "behaviors"):
             getattr(corpus, name).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "COMPLETE").write_text(corpus.fingerprint())
@@ -105,7 +79,7 @@ def save_reference(corpus, directory: Path) -> None:
 
 def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig, pipe, table, out: Path,
               seed: int) -> dict:
-    from rankers.metrics import evaluate
+    from core.metrics import evaluate
     from rankers.registry import build
 
     space = pipe.feature_space(feature_set)
@@ -125,7 +99,7 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     result = {"model": model, "feature_set": feature_set, **metrics, "train_s": train_s,
               "score_rows_per_s": float(test.sum() / max(score_s, 1e-9)), "n_fields": len(space.fields),
               "history": ranker.history_}
-    with _atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp:
         ranker.save(tmp / "model")
         rows = table.rows.loc[test, ["sample_id", "item_id", "label"]].reset_index(drop=True)
         rows["score"] = scores
@@ -163,7 +137,7 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
         log(f"[{i}/{len(pairs)}] training {model} on {fs} ...")
         res = train_one(model, fs, hp, cfg, pipe, table, out_dir, cfg.seed)
         res["key"] = key
-        _write_json_atomic(res_file, res)
+        write_json(res_file, res)
         log(f"    test AUC {res['auc']:.4f}  Top@1 {res['top@1']:.4f}  ({res['train_s']:.1f}s)")
         results.append(res)
     from pipelines.report import write_report

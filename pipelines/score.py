@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.io import atomic_file
 from features.materialize import FeaturePipeline
 
 
@@ -179,7 +180,7 @@ class Ranker:
 
     def score(self, requests: list[dict]) -> list[dict]:
         """Per request: candidates ordered by score (highest first) with their scores."""
-        from pipelines.corpus import Corpus
+        from core.corpus import Corpus
 
         records = requests_to_records(requests, self.reference)
         corpus = Corpus.from_records(**records, source="<requests>")
@@ -218,22 +219,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output JSON Lines file (written atomically)")
     ap.add_argument("--batch-size", type=int, default=512, help="requests per batch")
     args = ap.parse_args(argv)
-    from pipelines.corpus import CorpusError
+    from core.corpus import CorpusError
 
     try:
         reqs = read_requests(Path(args.requests))
         ranker = Ranker.load(args.run, args.model, args.feature_set)
         t0 = time.perf_counter()
         out_path = Path(args.out)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
         n_cand = 0
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with atomic_file(out_path) as f:
             for s in range(0, len(reqs), args.batch_size):
                 for r in ranker.score(reqs[s : s + args.batch_size]):
                     n_cand += len(r["ranking"])
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        os.replace(tmp, out_path)
     except (RequestError, CorpusError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from pipelines.corpus import PREF_TYPES, Corpus, load_corpus
+from core.corpus import PREF_TYPES, Corpus, load_corpus
 
 _WORDY = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
 

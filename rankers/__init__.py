@@ -1,2 +1,5 @@
-"""Pluggable CTR rankers over one feature space (see ``rankers.registry``)."""
-import features  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+"""Pluggable CTR rankers over one feature space (see ``rankers.registry``).
+
+Builds on ``core`` only (never on ``features`` or ``pipelines``).
+"""
+import core  # noqa: F401  (Keras 2 and quiet TensorFlow logging, before TensorFlow is imported)

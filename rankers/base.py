@@ -5,10 +5,10 @@ Vocabulary (scikit-learn like, the same for every ranker, Keras or not)::
     ranker = rankers.registry.build("deepfm", space, epochs=5)   # hparams: YAML defaults + overrides
     ranker.fit(X_train, y_train, X_valid, y_valid, groups_valid)  # -> self; ranker.history_
     p = ranker.predict(X)                                         # float32 (n,) probabilities
-    ranker.evaluate(X, y, groups)                                 # rankers.metrics.evaluate
+    ranker.evaluate(X, y, groups)                                 # core.metrics.evaluate
     ranker.save("out/deepfm");  same = rankers.registry.load("out/deepfm")
 
-``X`` is a dict ``field name -> numpy array`` matching the :class:`~features.space.FeatureSpace`;
+``X`` is a dict ``field name -> numpy array`` matching the :class:`~core.space.FeatureSpace`;
 it is checked with ``space.validate`` first, so a missing, unexpected or mistyped feature raises
 ``FeatureInputError`` naming it.
 
@@ -56,10 +56,10 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import tensorflow as tf
 
-from features.space import FeatureSpace, Field
+from core.space import FeatureSpace, Field
 from rankers import inputs as rin
 from rankers import layers as L
-from rankers.metrics import evaluate as _evaluate
+from core.metrics import evaluate as _evaluate
 
 FORMAT_VERSION = 1
 _COMPUTE = object()  # sentinel: "compute the field vectors"
@@ -112,7 +112,7 @@ class Ranker:
         return np.asarray(self._predict_packed(packed), np.float32).reshape(-1)
 
     def evaluate(self, X: Mapping[str, np.ndarray], y, groups=None) -> dict[str, float]:
-        """``rankers.metrics.evaluate`` of this ranker's predictions."""
+        """``core.metrics.evaluate`` of this ranker's predictions."""
         return _evaluate(y, self.predict(X), groups)
 
     def _predict_packed(self, packed: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -192,7 +192,7 @@ class GBDTRanker(Ranker):
         self.fitted_ = True
         self.history_ = {"n_iter": [int(clf.n_iter_)]}
         if valid is not None:
-            from rankers.metrics import evaluate
+            from core.metrics import evaluate
 
             m = evaluate(y_va, self._predict_packed(valid), groups_valid)
             self.history_.update({f"val_{k}": [float(v)] for k, v in m.items() if not k.startswith("n_")})

@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from features.space import FeatureSpace
+from core.space import FeatureSpace
 
 CAT, DENSE = "cat", "dense"
 

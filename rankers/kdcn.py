@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from features.space import FeatureSpace, Field
+from core.space import FeatureSpace, Field
 from rankers import inputs as rin
 from rankers import layers as L
 from rankers.dcn import DCNRanker

@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from features.space import FeatureSpace
+from core.space import FeatureSpace
 
 # Modules (under ``rankers``) that define registered rankers. Add one line per new model.
 MODEL_MODULES: tuple[str, ...] = (

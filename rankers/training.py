@@ -4,7 +4,7 @@
   ``tf.data`` pipeline yields, per epoch, a seeded stateless permutation cut into full batches
   (the few rows of a partial last batch are different rows every epoch) and gathers each batch
   with one ``tf.gather`` per packed tensor, then prefetches two batches (autotuning off: see
-  ``features.tfdata``). No per-row or per-field Python work.
+  ``core.tfdata``). No per-row or per-field Python work.
 * model: Adam, binary cross-entropy on logits, ``jit_compile`` (XLA) and ``steps_per_execution``
   from the hparams, never run eagerly.
 * validation: after each epoch the validation rows are scored (large fixed-size batches) and AUC,
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 import tensorflow as tf
 
-from features.tfdata import without_autotuning
-from rankers.metrics import evaluate
+from core.tfdata import without_autotuning
+from core.metrics import evaluate
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankers.base import KerasRanker

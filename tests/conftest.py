@@ -1,7 +1,7 @@
 """Shared fixtures: a small hand-written Chinese corpus with known feature values."""
 import pytest
 
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
 
 
 def tiny_records():

@@ -4,7 +4,7 @@ import pytest
 
 from features.context import FeatureContext
 from features.registry import get_kind
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
 from tests.conftest import tiny_records
 
 

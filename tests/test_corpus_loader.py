@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.corpus import Corpus, CorpusError, load_corpus, split_for_session
+from core.corpus import Corpus, CorpusError, load_corpus, split_for_session
 
 
 def base_records() -> dict:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import generate as G
-from pipelines.corpus import INTENTS, PREF_TYPES, load_corpus
+from synth import generate as G
+from core.corpus import INTENTS, PREF_TYPES, load_corpus
 from pipelines.stats import corpus_stats, format_stats
 
 FILES = ["users.jsonl", "items.jsonl", "sessions.jsonl", "behaviors.jsonl", "samples.jsonl", G.TRUTH_FILE, G.INFO_FILE]

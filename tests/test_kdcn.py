@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from features.space import FeatureSpace, Field
+from core.space import FeatureSpace, Field
 from rankers import registry as R
 from rankers.kdcn import DialogueSelfAttention, KDCNRanker, UserStateCNN
-from rankers.metrics import evaluate
+from core.metrics import evaluate
 
 V, C, DIM = 300, 6, 16  # entities (pad + oov + 298), clusters, pretrained width
 FAST = dict(batch_size=256, dnn_hidden_units=[128, 128], jit_compile=False, steps_per_execution=8)
@@ -180,7 +180,7 @@ feature_sets:
 def test_kf_pipeline_to_kdcn(tmp_path):
     from features.materialize import FeaturePipeline
     from features.spec import load_spec
-    from pipelines.corpus import Corpus
+    from core.corpus import Corpus
     from tests.conftest import tiny_records
 
     corpus = Corpus.from_records(**tiny_records())

@@ -17,7 +17,7 @@ from features.kg.pretrain import (
 )
 from features.registry import get_kind
 from features.text import Tokenizer, lexicon_from_items
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
 
 
 # -- a tiny hand-written corpus (counts below are checked by hand) ------------------------------------------

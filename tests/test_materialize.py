@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from features.materialize import FeaturePipeline
-from features.space import OOV_ID, PAD_ID
+from core.space import OOV_ID, PAD_ID
 from features.spec import load_spec
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
 from tests.conftest import tiny_records
 
 SPEC = """\

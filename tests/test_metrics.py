@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import ndcg_score
 
-from rankers.metrics import evaluate, group_metrics, group_ranks
+from core.metrics import evaluate, group_metrics, group_ranks
 
 
 def test_hand_made_groups():

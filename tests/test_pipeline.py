@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from pipelines import run as run_mod
-from pipelines.corpus import load_corpus
-from pipelines.generate import generate_corpus
+from core.corpus import load_corpus
+from synth.generate import generate_corpus
 from pipelines.score import Ranker, main as score_main
 
 REPO = Path(__file__).resolve().parents[1]

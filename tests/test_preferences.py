@@ -9,11 +9,11 @@ from features.preferences import (
     preferences_for_context,
     rejected_value,
 )
-from pipelines.corpus import Corpus
+from core.corpus import Corpus
 
 
 def make_corpus(items, sessions, samples) -> Corpus:
-    """A Corpus straight from DataFrames (column CONTRACT of pipelines.corpus).
+    """A Corpus straight from DataFrames (column CONTRACT of core.corpus).
 
     items: {item_id: (category, title, {attribute: value})}
     sessions: {session_id: [(role, text, prefs)]} -- prefs None = not annotated, else [(text, type)]

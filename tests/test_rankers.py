@@ -1,4 +1,4 @@
-"""Rankers on a small planted-signal table (rankers.synthetic): learning, shapes, save/load, seeds, errors.
+"""Rankers on a small planted-signal table (synth.planted): learning, shapes, save/load, seeds, errors.
 
 Table: 12k rows in groups of 30, 8 categorical fields (vocab 20) + 3 dense + 1 sequence field, label
 ~ Bernoulli(sigmoid(FM teacher)); the teacher's own validation AUC is ~0.88. Thresholds on the
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from features.space import FeatureInputError, FeatureSpace, Field
+from core.space import FeatureInputError, FeatureSpace, Field
 from rankers.config import load_model_config
 from rankers.registry import available, build, get, load
-from rankers.synthetic import planted_table
+from synth.planted import planted_table
 
 MODELS = ["lr", "dnn", "wide_deep", "deepfm", "fgcnn", "dcn", "gbdt"]
 FAST = {"epochs": 5, "batch_size": 256, "learning_rate": 0.005, "patience": 5, "jit_compile": False,
@@ -258,14 +258,14 @@ def test_load_model_config_sections_and_paths(tmp_path):
 
 
 def test_feature_table_npz_roundtrip(tmp_path):
-    from rankers.data import FeatureTable
+    from core.table import FeatureTable
 
     t = planted_table(n_rows=300, n_cat=2, n_dense=1, n_seq=1, seed=1, pretrained_dim=4)
     again = FeatureTable.load(t.save(tmp_path / "tbl"))
     assert again.space.fields == t.space.fields
-    for k in t.X:
-        np.testing.assert_array_equal(again.X[k], t.X[k])
-    np.testing.assert_array_equal(again.y, t.y)
+    for k in t.arrays:
+        np.testing.assert_array_equal(again.arrays[k], t.arrays[k])
+    np.testing.assert_array_equal(again.labels, t.labels)
     np.testing.assert_array_equal(again.groups, t.groups)
     assert list(again.split) == list(t.split)
     np.testing.assert_array_equal(again.space.pretrained["tokens"], t.space.pretrained["tokens"])

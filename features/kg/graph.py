@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         st = CKG.load(d).stats()
         print(json.dumps(st, indent=1, ensure_ascii=False) if args.json else format_stats(st))
         return 0
-    from pipelines.corpus import load_corpus  # type: ignore[attr-defined]
+    from core.corpus import load_corpus  # type: ignore[attr-defined]
 
     corpus = load_corpus(args.corpus)
     g = build_ckg(corpus, GraphParams(min_value_count=args.min_value_count))

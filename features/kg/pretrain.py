@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 from pydantic import BaseModel, ConfigDict
 
-import features  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
+import core  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from features.kg.graph import CKG, GraphParams, build_ckg
 
 ENTITY_FILE = "entity_embeddings.npy"
@@ -368,7 +368,7 @@ def pretrain(ckg: CKG, params: PretrainParams | dict | None = None, log=None) ->
     typed = TypedSampler(ckg.entity_types()) if p.negatives != "uniform" else None
     ds = tf.data.Dataset.from_generator(lambda: _batches(tri, n, sampler, p, rng, p.epochs, typed),
                                         output_signature=tuple(sig))
-    from features.tfdata import without_autotuning
+    from core.tfdata import without_autotuning
 
     ds = without_autotuning(ds.prefetch(4))
 

@@ -14,17 +14,12 @@ Splits are by group, so no group straddles train/valid/test.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from features.space import FeatureSpace, Field
-from rankers.data import FeatureTable
+import pandas as pd
 
-
-@dataclass
-class SyntheticTable(FeatureTable):
-    teacher_logit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 (n,)
+from core.space import FeatureSpace, Field
+from core.table import FeatureTable
 
 
 def planted_table(
@@ -45,7 +40,7 @@ def planted_table(
     missing_rate: float = 0.02,
     interaction_weight: float = 1.0,
     seed: int = 0,
-) -> SyntheticTable:
+) -> FeatureTable:
     """Generate a table; see the module docstring. ``pretrained_dim`` adds a (noisy) pretrained
     matrix for the shared sequence vocabulary ``tokens`` to the space."""
     rng = np.random.default_rng(seed)
@@ -117,5 +112,6 @@ def planted_table(
     r = rng.random(n_groups)
     cut = np.cumsum(split) / np.sum(split)
     gsplit = np.where(r < cut[0], "train", np.where(r < cut[1], "valid", "test"))
-    return SyntheticTable(FeatureSpace(fields, pretrained), X, y, groups, np.repeat(gsplit, group_size),
-                          teacher_logit=logit)
+    rows = pd.DataFrame({"sample_id": groups, "label": y, "split": np.repeat(gsplit, group_size),
+                         "teacher_logit": logit})  # teacher_logit: float64, the planted truth
+    return FeatureTable(rows, X, FeatureSpace(fields, pretrained))

@@ -3,7 +3,7 @@
 ``generate_corpus(out_dir, scale, seed)`` writes the JSON Lines format of ``docs/data_format.md``
 deterministically from the seed (identical seed => byte-identical files), into a temporary
 directory that is renamed when complete. ``default_corpus_dir()`` generates the default corpus
-into a cache directory on first use. CLI: ``python -m pipelines.generate --out DIR --scale default``.
+into a cache directory on first use. CLI: ``python -m synth.generate --out DIR --scale default``.
 
 World
 -----
@@ -106,7 +106,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.corpus import BEHAVIOR_TYPES, PROFILE_FIELDS
+from core.corpus import BEHAVIOR_TYPES, PROFILE_FIELDS
 
 GENERATOR_VERSION = 2
 CACHE_ENV = "ECONVREC_CACHE"
@@ -1436,7 +1436,7 @@ def truth_diagnostics(corpus_dir: str | Path, corpus=None, learnable: bool = Fal
     observable proxies of each block (``lr_top1_*``, ``lr_auc_*``)."""
     import pandas as pd
 
-    from pipelines.corpus import load_corpus
+    from core.corpus import load_corpus
 
     corpus = corpus if corpus is not None else load_corpus(corpus_dir)
     truth = load_truth(corpus_dir)
@@ -1544,7 +1544,7 @@ def default_corpus_dir(cache_root: str | Path | None = None, scale: str = "defau
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipelines.generate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m synth.generate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="output directory (replaced if it holds a generated corpus)")
     ap.add_argument("--scale", default="default", choices=sorted(SCALES))
     ap.add_argument("--seed", type=int, default=0)
