@@ -23,3 +23,16 @@ if not verbose():
     # is consulted; these keep their startup lines quiet too.
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+CACHE_ENV = "ECONVREC_CACHE"
+
+
+def cache_root() -> "Path":
+    """Where corpora, feature caches and text embeddings are kept: ``$ECONVREC_CACHE`` when set
+    and non-empty (an empty value would otherwise mean the current directory), else
+    ``~/.cache/econvrec_rank``."""
+    from pathlib import Path
+
+    value = os.environ.get(CACHE_ENV, "").strip()
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "econvrec_rank"

@@ -22,15 +22,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from core.env import cache_root
 from core.io import atomic_dir, write_json
 from features.context import stable_hash
 from pipelines.experiment import ConfigError, ExperimentConfig, find_config, load_experiment
 
-CACHE_ENV = "ECONVREC_CACHE"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "econvrec_rank"))
 
 
 def log(msg: str) -> None:

@@ -106,10 +106,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core import env
 from core.corpus import BEHAVIOR_TYPES, PROFILE_FIELDS
 
 GENERATOR_VERSION = 2
-CACHE_ENV = "ECONVREC_CACHE"
 N_CANDIDATES = 31  # the purchased item + at most 30 hard negatives
 # purchase model (module doc); tuned on `default` so that the blocks rank IF > CF > BF
 TAU = 0.3  # Gumbel noise scale of the purchase
@@ -1535,8 +1535,7 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
 def default_corpus_dir(cache_root: str | Path | None = None, scale: str = "default", seed: int = 0) -> Path:
     """The embedded corpus directory, generated on first use: ``<cache>/corpus-<scale>-seed<seed>-v<N>``
     where ``<cache>`` is ``cache_root``, else ``$ECONVREC_CACHE``, else ``~/.cache/econvrec_rank``."""
-    root = Path(cache_root) if cache_root is not None else Path(
-        os.environ.get(CACHE_ENV) or (Path.home() / ".cache" / "econvrec_rank"))
+    root = Path(cache_root) if cache_root is not None else env.cache_root()
     path = root / f"corpus-{scale}-seed{seed}-v{GENERATOR_VERSION}"
     if not (path / INFO_FILE).is_file():
         generate_corpus(path, scale=scale, seed=seed, replace=False)

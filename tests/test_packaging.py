@@ -39,3 +39,13 @@ def test_ci_runs_the_readme_test_command_verbatim():
     test_cmd = blocks[1].strip()
     assert "pytest" in test_cmd
     assert test_cmd in (REPO / ".ci" / "run").read_text()
+
+
+def test_empty_cache_variable_means_the_default_cache_not_the_current_directory(monkeypatch, tmp_path):
+    from core.env import cache_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("ECONVREC_CACHE", "")
+    assert cache_root() == tmp_path / ".cache" / "econvrec_rank"
+    monkeypatch.setenv("ECONVREC_CACHE", str(tmp_path / "c"))
+    assert cache_root() == tmp_path / "c"
