@@ -135,7 +135,7 @@ def test_default_corpus_dir_is_cached(tmp_path, monkeypatch):
     stamp = (p / "samples.jsonl").stat().st_mtime_ns
     assert G.default_corpus_dir(cache_root=tmp_path, scale="tiny", seed=3) == p
     assert (p / "samples.jsonl").stat().st_mtime_ns == stamp
-    monkeypatch.setenv(G.CACHE_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv("ECONVREC_CACHE", str(tmp_path / "env"))
     assert G.default_corpus_dir(scale="tiny", seed=3).parent == tmp_path / "env"
 
 
