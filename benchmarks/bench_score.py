@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import format_table, write_results  # noqa: E402
 
 from core.corpus import load_corpus  # noqa: E402
-from pipelines.score import Ranker  # noqa: E402
+from pipelines.score import Scorer  # noqa: E402
 
 
 def test_requests(corpus_dir: Path) -> list[dict]:
@@ -52,7 +52,7 @@ def main() -> None:
     reqs = test_requests(Path(corpus_dir))
     rows = []
     for model in args.models.split(","):
-        ranker = Ranker.load(args.run, model)
+        ranker = Scorer.load(args.run, model)
         ranker.score(reqs[:2])  # warm-up: graph tracing, encoder and resource loading
         n_cand = sum(len(r["candidates"]) for r in reqs)
         t0 = time.perf_counter()

@@ -1,7 +1,6 @@
 """Run reports: metrics tables (E-ConvRec Table 8 layout), CSV/JSON, and PNG plots."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
+
+from core.io import atomic_file, atomic_path, write_json  # noqa: E402
+from pipelines.rundir import RunDir  # noqa: E402
 
 COLUMNS = ["auc", "logloss", "top@1", "top@5", "top@10", "mrr", "ndcg@10", "train_s"]
 PCT = ["auc", "top@1", "top@5", "top@10", "mrr", "ndcg@10"]
@@ -50,14 +52,14 @@ def plot_ablation(df: pd.DataFrame, path: Path) -> None:
     ax.set_title("Feature-set ablation")
     ax.legend(fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_path(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
-def plot_roc(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
+def plot_roc(run: RunDir, df: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
     for _, r in df.iterrows():
-        pred = run_dir / "results" / f"{r['model']}__{r['feature_set'].replace('+', '_')}" / "test_predictions.parquet"
+        pred = run.predictions(r["model"], r["feature_set"])
         if not pred.exists():
             continue
         p = pd.read_parquet(pred)
@@ -69,7 +71,7 @@ def plot_roc(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
     ax.set_title("ROC on the test split")
     ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_path(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
 
 
@@ -88,7 +90,7 @@ def plot_convergence(results: list[dict], path: Path, models=("kdcn", "dcn")) ->
     ax.set_title("Convergence: K-DCN vs DCN")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_path(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return True
 
@@ -103,15 +105,13 @@ def feature_sets_section(pipe, sets: list[str]) -> list[str]:
     return out + [""]
 
 
-def write_report(run_dir: Path, results: list[dict], corpus, cfg, elapsed_s: float, pipe=None) -> str:
-    run_dir = Path(run_dir)
+def write_report(run: RunDir, results: list[dict], corpus, cfg, elapsed_s: float, pipe=None) -> str:
     df = metrics_frame(results)
-    (run_dir / "metrics.json").write_text(json.dumps(
-        [{k: v for k, v in r.items() if k != "key"} for r in results], indent=1, default=float))
-    df.to_csv(run_dir / "metrics.csv", index=False)
-    plot_ablation(df, run_dir / "ablation_auc.png")
-    plot_roc(run_dir, df, run_dir / "roc.png")
-    has_conv = plot_convergence(results, run_dir / "convergence_kdcn_dcn.png")
+    write_json(run.metrics_json, [{k: v for k, v in r.items() if k != "key"} for r in results])
+    atomic_path(run.metrics_csv, lambda tmp: df.to_csv(tmp, index=False))
+    plot_ablation(df, run.plot("ablation_auc"))
+    plot_roc(run, df, run.plot("roc"))
+    has_conv = plot_convergence(results, run.plot("convergence_kdcn_dcn"))
     synthetic = not cfg.data
     n = corpus.samples["split"].value_counts().to_dict()
     md = [f"# {cfg.name}", "", cfg.description.strip(), ""]
@@ -127,5 +127,6 @@ def write_report(run_dir: Path, results: list[dict], corpus, cfg, elapsed_s: flo
     md += ["Plots: `ablation_auc.png`, `roc.png`" + (", `convergence_kdcn_dcn.png`" if has_conv else ""),
            "", f"Total time {elapsed_s:.0f}s."]
     text = "\n".join(md) + "\n"
-    (run_dir / "report.md").write_text(text)
+    with atomic_file(run.report) as f:
+        f.write(text)
     return text

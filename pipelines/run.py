@@ -26,6 +26,7 @@ from core.env import cache_root
 from core.io import atomic_dir, write_json
 from features.context import stable_hash
 from pipelines.experiment import ConfigError, ExperimentConfig, find_config, load_experiment
+from pipelines.rundir import RunDir
 
 
 
@@ -48,7 +49,7 @@ def load_data(cfg: ExperimentConfig):
     return load_corpus(path, policy="strict", seed=cfg.seed)
 
 
-def build_features(cfg: ExperimentConfig, corpus, run_dir: Path):
+def build_features(cfg: ExperimentConfig, corpus, run: RunDir):
     from features.materialize import FeaturePipeline
     from features.spec import load_spec
 
@@ -58,8 +59,8 @@ def build_features(cfg: ExperimentConfig, corpus, run_dir: Path):
     t0 = time.perf_counter()
     table = pipe.fit_transform(corpus)
     log(f"features: {len(table.rows):,} candidate rows, {len(table.arrays)} columns in {time.perf_counter() - t0:.1f}s")
-    pipe.save(run_dir / "features")
-    save_reference(corpus, run_dir / "reference")
+    pipe.save(run.features)
+    save_reference(corpus, run.reference)
     return pipe, table
 
 
@@ -73,7 +74,7 @@ def save_reference(corpus, directory: Path) -> None:
         (tmp / "COMPLETE").write_text(corpus.fingerprint())
 
 
-def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig, pipe, table, out: Path,
+def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig, pipe, table, run: RunDir,
               seed: int) -> dict:
     from core.metrics import evaluate
     from rankers.registry import build
@@ -95,12 +96,13 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     result = {"model": model, "feature_set": feature_set, **metrics, "train_s": train_s,
               "score_rows_per_s": float(test.sum() / max(score_s, 1e-9)), "n_fields": len(space.fields),
               "history": ranker.history_}
+    out = run.result_dir(model, feature_set)
     with atomic_dir(out) as tmp:
-        ranker.save(tmp / "model")
+        ranker.save(tmp / run.model_dir(model, feature_set).name)
         rows = table.rows.loc[test, ["sample_id", "item_id", "label"]].reset_index(drop=True)
         rows["score"] = scores
-        rows.to_parquet(tmp / "test_predictions.parquet", index=False)
-        (tmp / "result.json").write_text(json.dumps(result, indent=1, default=float))
+        rows.to_parquet(tmp / run.predictions(model, feature_set).name, index=False)
+        write_json(tmp / run.result_json(model, feature_set).name, result)
     return result
 
 
@@ -111,38 +113,36 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
     t_start = time.perf_counter()
     corpus = load_data(cfg)
     tag = Path(cfg.data).name if cfg.data else cfg.scale
-    run_dir = Path(out) if out else Path("runs") / f"{cfg.name}-{tag}-seed{cfg.seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), allow_unicode=True, sort_keys=False))
-    spec_path = cfg.resolve(cfg.feature_spec)
-    shutil.copyfile(spec_path, run_dir / "feature_spec.yaml")
-    log(f"run directory {run_dir}")
-    pipe, table = build_features(cfg, corpus, run_dir)
+    run = RunDir(out) if out else RunDir.default(cfg.name, tag, cfg.seed)
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.config.write_text(yaml.safe_dump(cfg.model_dump(), allow_unicode=True, sort_keys=False))
+    shutil.copyfile(cfg.resolve(cfg.feature_spec), run.feature_spec)
+    log(f"run directory {run.root}")
+    pipe, table = build_features(cfg, corpus, run)
     for fs in {fs for _, fs, _ in cfg.pairs()}:
         pipe.spec.entries_for(fs)  # unknown set -> clear error before any training
     results = []
     pairs = cfg.pairs()
     for i, (model, fs, hp) in enumerate(pairs, 1):
         key = stable_hash([model, fs, hp, cfg.seed, pipe.state, _models_config_text(cfg, model)])
-        out_dir = run_dir / "results" / f"{model}__{fs.replace('+', '_')}"
-        res_file = out_dir / "result.json"
+        res_file = run.result_json(model, fs)
         if res_file.exists() and json.loads(res_file.read_text()).get("key") == key:
             log(f"[{i}/{len(pairs)}] {model} on {fs}: finished earlier, reusing")
             results.append(json.loads(res_file.read_text()))
             continue
         log(f"[{i}/{len(pairs)}] training {model} on {fs} ...")
-        res = train_one(model, fs, hp, cfg, pipe, table, out_dir, cfg.seed)
+        res = train_one(model, fs, hp, cfg, pipe, table, run, cfg.seed)
         res["key"] = key
         write_json(res_file, res)
         log(f"    test AUC {res['auc']:.4f}  Top@1 {res['top@1']:.4f}  ({res['train_s']:.1f}s)")
         results.append(res)
     from pipelines.report import write_report
 
-    report = write_report(run_dir, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start, pipe=pipe)
+    report = write_report(run, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start, pipe=pipe)
     if show_report:
         print(report)
-    log(f"done in {time.perf_counter() - t_start:.0f}s; outputs in {run_dir}")
-    return run_dir
+    log(f"done in {time.perf_counter() - t_start:.0f}s; outputs in {run.root}")
+    return run.root
 
 
 def _models_config_text(cfg: ExperimentConfig, model: str) -> str:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from core.io import atomic_file
 from features.materialize import FeaturePipeline
+from pipelines.rundir import RunDir
 
 
 # An item the run has never seen and the request does not describe: every item feature takes its
@@ -146,33 +147,24 @@ def requests_to_records(requests: list[dict], ref: Reference) -> dict:
             "behaviors": behaviors, "samples": samples}
 
 
-class Ranker:
-    """A trained ranker of a run, ready to score requests: ``Ranker.load(run_dir, "kdcn").score(reqs)``."""
+class Scorer:
+    """A trained ranker of a run with its fitted features, ready to score requests:
+    ``Scorer.load(run_dir, "kdcn").score(requests)``."""
 
-    def __init__(self, run_dir: Path, model_dir: Path):
+    def __init__(self, run: RunDir, model_dir: Path):
         from rankers.registry import load
 
-        self.run_dir = Path(run_dir)
+        self.run = run
         self.model = load(model_dir)
-        self.pipeline = FeaturePipeline.load(self.run_dir / "features", show_progress=False)
-        self.reference = Reference(self.run_dir / "reference")
+        self.pipeline = FeaturePipeline.load(run.features, show_progress=False)
+        self.reference = Reference(run.reference)
 
     @classmethod
-    def load(cls, run_dir: str | Path, model: str, feature_set: str | None = None) -> "Ranker":
-        run_dir = Path(run_dir)
-        results = run_dir / "results"
-        if not results.is_dir():
-            raise FileNotFoundError(f"{run_dir}: not a finished run directory (no results/)")
-        found = sorted(p for p in results.glob(f"{model}__*") if (p / "model" / "ranker.json").exists())
-        if feature_set:
-            found = [p for p in found if p.name == f"{model}__{feature_set.replace('+', '_')}"]
-        if not found:
-            have = sorted(p.name for p in results.iterdir() if not p.name.startswith("."))
-            raise FileNotFoundError(f"{run_dir}: no trained '{model}'"
-                                    + (f" on {feature_set}" if feature_set else "") + f"; available: {have}")
-        # Several feature sets: the one with the most fields (the full set) unless one is named.
-        best = max(found, key=lambda p: len(json.loads((p / "model" / "feature_space.json").read_text())["fields"]))
-        return cls(run_dir, best / "model")
+    def load(cls, run_dir: str | Path, model: str, feature_set: str | None = None) -> "Scorer":
+        """Without ``feature_set``: the model's feature set with the most fields (the full set)."""
+        run = RunDir(run_dir)
+        _, model_dir = run.find_model(model, feature_set)
+        return cls(run, model_dir)
 
     def score_corpus(self, corpus) -> tuple[pd.DataFrame, np.ndarray]:
         table = self.pipeline.transform(corpus, use_cache=False)
@@ -223,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         reqs = read_requests(Path(args.requests))
-        ranker = Ranker.load(args.run, args.model, args.feature_set)
+        ranker = Scorer.load(args.run, args.model, args.feature_set)
         t0 = time.perf_counter()
         out_path = Path(args.out)
         n_cand = 0

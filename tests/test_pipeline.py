@@ -11,7 +11,7 @@ import pytest
 from pipelines import run as run_mod
 from core.corpus import load_corpus
 from synth.generate import generate_corpus
-from pipelines.score import Ranker, main as score_main
+from pipelines.score import Scorer, main as score_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,9 +82,11 @@ def test_run_directory_contents(finished_run):
     assert "| deepfm | BF+IF |" in report
 
 
-def test_rerun_resumes_and_reproduces(finished_run, workdir):
+def test_rerun_resumes_and_reproduces(finished_run, workdir, capsys):
     d, _ = workdir
     before = json.loads((finished_run / "metrics.json").read_text())
+    kept = finished_run / "results" / "deepfm__BF_IF" / "model" / "ranker.json"
+    kept_stamp = kept.stat().st_mtime_ns
     # Simulate an interrupted run: one result is missing, and a half-written temp dir lies around.
     victim = finished_run / "results" / "lr__BF_IF"
     import shutil
@@ -98,6 +100,11 @@ def test_rerun_resumes_and_reproduces(finished_run, workdir):
         assert run_mod.main(["--config", str(d / "exp.yaml"), "--out", str(finished_run)]) == 0
     finally:
         mp.undo()
+    log = capsys.readouterr().out
+    # exactly the missing pair is retrained; the finished ones are reused, their files untouched
+    assert "training lr on BF+IF" in log and "training deepfm" not in log
+    assert log.count("finished earlier, reusing") == 2
+    assert kept.stat().st_mtime_ns == kept_stamp
     after = json.loads((finished_run / "metrics.json").read_text())
     for a, b in zip(before, after):
         assert (a["model"], a["feature_set"]) == (b["model"], b["feature_set"])
@@ -137,7 +144,7 @@ def test_batch_scoring_reproduces_evaluation_scores(finished_run, workdir, tmp_p
 
 
 def test_scoring_unknown_user_items_and_values(finished_run):
-    ranker = Ranker.load(finished_run, "deepfm", "BF+IF")
+    ranker = Scorer.load(finished_run, "deepfm", "BF+IF")
     out = ranker.score([{
         "request_id": "new", "user_id": "nobody-seen-this",
         "turns": [{"role": "user", "text": "想要一台紫色的未知品类商品"}],
@@ -147,6 +154,24 @@ def test_scoring_unknown_user_items_and_values(finished_run):
         "turns": [], "candidates": ["no-such-item"]}])
     assert [len(r["ranking"]) for r in out] == [2, 1]
     assert all(np.isfinite(c["score"]) for r in out for c in r["ranking"])
+    # Unknown ids are not errors but OOV: two different never-seen users (no profile, no history) and two
+    # different never-seen item ids look the same to the model, so they get exactly the same scores.
+    turns = [{"role": "user", "text": "想要一台紫色的未知品类商品"}]
+    a, b = ranker.score([{"request_id": "a", "user_id": "stranger-1", "turns": turns, "candidates": ["ghost-1"]},
+                         {"request_id": "b", "user_id": "stranger-2", "turns": turns, "candidates": ["ghost-2"]}])
+    assert a["ranking"][0]["score"] == b["ranking"][0]["score"]
+    # ... and their categorical features are the OOV / missing ids, not some known value's id
+    from core.corpus import Corpus
+    from core.space import OOV_ID, PAD_ID
+    from pipelines.score import requests_to_records
+
+    recs = requests_to_records([{"request_id": "a", "user_id": "stranger-1", "turns": turns,
+                                 "candidates": ["ghost-1"]}], ranker.reference)
+    table = ranker.pipeline.transform(Corpus.from_records(**recs, source="<test>"), use_cache=False)
+    space = ranker.model.space
+    cats = {f.name: int(table.arrays[f.name][0]) for f in space.fields if f.kind == "categorical"}
+    unknown = [k for k in cats if k.startswith(("user_profile__", "item_attributes__")) or k == "category"]
+    assert len(unknown) == 14 + 30 + 1 and all(cats[k] in (OOV_ID, PAD_ID) for k in unknown), cats
 
 
 def test_bad_arguments_exit_cleanly(capsys, tmp_path):
