@@ -8,7 +8,11 @@
 
 ``core/__init__`` imports this module, so importing anything of ours sets both first.
 """
+import importlib.abc
+import importlib.util
 import os
+import sys
+import tempfile
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
@@ -17,12 +21,50 @@ def verbose() -> bool:
     return os.environ.get("ECONVREC_VERBOSE", "").strip() not in ("", "0", "false", "no")
 
 
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Silences the C++ lines TensorFlow prints while its shared libraries load.
+
+    Those lines (``oneDNN custom operations are on``, ``Could not find cuda drivers``) are written by
+    abseil before its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot stop them. During the
+    first ``import tensorflow`` only, file descriptor 2 points at a temporary file; if the import
+    fails, what was written there is replayed to the real stderr, so real errors are never hidden.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: later imports are cached anyway
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec(module):
+            sys.stderr.flush()
+            saved = os.dup(2)
+            with tempfile.TemporaryFile() as sink:
+                os.dup2(sink.fileno(), 2)
+                try:
+                    exec_module(module)
+                except BaseException:
+                    os.dup2(saved, 2)
+                    sink.seek(0)
+                    sys.stderr.write(sink.read().decode("utf-8", "replace"))
+                    raise
+                finally:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+            module.get_logger().setLevel("ERROR")  # AutoGraph / retracing warnings: Python logging
+
+        spec.loader.exec_module = quiet_exec
+        return spec
+
+
 if not verbose():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # absl's Python logger and the C++ logger of XLA / abseil write to stderr before TF_CPP_MIN_LOG_LEVEL
-    # is consulted; these keep their startup lines quiet too.
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 CACHE_ENV = "ECONVREC_CACHE"

@@ -49,3 +49,32 @@ def test_empty_cache_variable_means_the_default_cache_not_the_current_directory(
     assert cache_root() == tmp_path / ".cache" / "econvrec_rank"
     monkeypatch.setenv("ECONVREC_CACHE", str(tmp_path / "c"))
     assert cache_root() == tmp_path / "c"
+
+
+TF_NOISE = re.compile(r"^(?:[IWEF]\d{4} |WARNING: All log messages|.*oneDNN custom operations|.*cuda drivers|.*cuInit)", re.M)
+
+
+@pytest.mark.parametrize("command", [
+    ["-m", "pipelines.run", "--help"],
+    ["-m", "pipelines.score", "--help"],
+    ["-m", "pipelines.stats", "--help"],
+    ["-m", "features", "kinds"],
+    ["-c", "import rankers.registry as r, synth.planted as p\n"
+           "t = p.planted_table(n_rows=300, n_cat=2, n_dense=1, n_seq=0, seed=1)\n"
+           "m = r.build('deepfm', t.space, config=False, epochs=1, jit_compile=False)\n"
+           "X, y, g = t.part('train'); m.fit(X, y); print(m.predict(X).shape)"],
+])
+def test_commands_print_no_tensorflow_log_lines(command):
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "ECONVREC_VERBOSE")}
+    out = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert TF_NOISE.search(out.stderr) is None, out.stderr[-2000:]
+    assert TF_NOISE.search(out.stdout) is None, out.stdout[-2000:]
+
+
+def test_verbose_keeps_tensorflow_log_lines():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["ECONVREC_VERBOSE"] = "1"
+    out = subprocess.run([sys.executable, "-c", "import core, tensorflow"], capture_output=True, text=True, cwd=REPO,
+                         env=env, timeout=300)
+    assert out.returncode == 0 and TF_NOISE.search(out.stderr), out.stderr[-2000:]
