@@ -50,7 +50,7 @@ PARTITION = 250_000
 
 def load_scale(scale: str, data: Path):
     from core.corpus import load_corpus
-    from synth.generate import generate_corpus
+    from synth import generate_corpus
 
     d = data / f"{scale}-0"
     if not d.exists():  # generate_corpus renames a finished directory into place

@@ -21,7 +21,7 @@ from benchmarks.common import format_table, write_results  # noqa: E402
 from features.materialize import FeaturePipeline  # noqa: E402
 from features.spec import load_spec, parse_spec  # noqa: E402
 from core.corpus import load_corpus  # noqa: E402
-from synth.generate import default_corpus_dir  # noqa: E402
+from synth import default_corpus_dir  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import write_results  # noqa: E402
 
 from core.corpus import load_corpus  # noqa: E402
-from synth.generate import GENERATOR_VERSION, generate_corpus, truth_diagnostics  # noqa: E402
+from synth import GENERATOR_VERSION, generate_corpus, truth_diagnostics  # noqa: E402
 
 
 def rss_mb() -> float:

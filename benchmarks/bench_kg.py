@@ -36,7 +36,7 @@ from features.kg.graph import CKG, GraphParams, build_ckg  # noqa: E402
 from features.kg.pretrain import PretrainParams, pretrain  # noqa: E402
 from features.text import Tokenizer, lexicon_from_items  # noqa: E402
 from core.corpus import load_corpus  # noqa: E402
-from synth.generate import generate_corpus  # noqa: E402
+from synth import generate_corpus  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -44,7 +44,7 @@ def rss_mb() -> float:
 
 
 def corpus_dir(cache: Path, scale: str, seed: int = 0) -> Path:
-    from synth.generate import GENERATOR_VERSION
+    from synth import GENERATOR_VERSION
 
     path = cache / f"corpus-{scale}-seed{seed}-v{GENERATOR_VERSION}"
     if not (path / "samples.jsonl").exists():

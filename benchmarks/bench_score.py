@@ -46,7 +46,7 @@ def main() -> None:
     if cfg.get("data"):
         corpus_dir = Path(cfg["data"])
     else:
-        from synth.generate import default_corpus_dir
+        from synth import default_corpus_dir
 
         corpus_dir = default_corpus_dir(scale=cfg["scale"], seed=cfg["seed"])
     reqs = test_requests(Path(corpus_dir))

@@ -42,7 +42,7 @@ def load_data(cfg: ExperimentConfig):
         path = cfg.resolve(cfg.data)
         log(f"loading corpus {path}")
         return load_corpus(path, policy="strict", seed=cfg.seed)
-    from synth.generate import default_corpus_dir
+    from synth import default_corpus_dir
 
     path = default_corpus_dir(scale=cfg.scale, seed=cfg.seed, cache_root=cache_root())
     log(f"embedded default corpus ({cfg.scale}, seed {cfg.seed}) at {path}")

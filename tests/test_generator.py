@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synth import generate as G
+import synth as G
 from core.corpus import INTENTS, PREF_TYPES, load_corpus
 from pipelines.stats import corpus_stats, format_stats
 
@@ -73,12 +73,25 @@ def test_true_utility_ranks_far_above_random(diag):
 
 
 def test_blocks_are_ordered_and_complementary(diag):
-    # IF the strongest single block, then CF, then BF; combining blocks helps (table 8 order). CF and
-    # BF are close by design (AUC 0.70 vs 0.68 on default); on tiny's 219 samples allow noise.
+    # IF the strongest single block, then CF, then BF in AUC; combining blocks helps (table 8 order).
+    # CF and BF are close by design (AUC 0.71 vs 0.69 on default); on tiny's 219 samples allow noise.
     assert diag["auc_if_"] > max(diag["auc_cf"], diag["auc_bf"]) and diag["auc_bf"] > 0.6
-    assert diag["auc_cf"] > diag["auc_bf"] - 0.02 and diag["top1_cf"] > diag["top1_bf"] - 0.02
-    assert diag["top1_if_"] > max(diag["top1_cf"], diag["top1_bf"])
+    assert diag["auc_cf"] > diag["auc_bf"] - 0.02
+    # Top@1 is core.metrics' (ties pessimistic): CF alone gives every candidate matching the same
+    # stated preferences the same score, so a tie at the top is a miss and CF alone falls below BF
+    # (default: 0.06 vs 0.13) while its AUC (ties averaged) is higher.
+    assert diag["top1_if_"] > diag["top1_bf"] > diag["top1_cf"]
     assert diag["top1_bf"] < diag["top1_bf_cf"] < diag["top1_bf_if"] < diag["top1_utility"]
+
+
+def test_diagnostics_rank_ties_pessimistically(tiny_dir, tiny, diag):
+    # Where the bought item ties with another candidate at the top, core.metrics counts a miss:
+    # Top@1 of CF alone is the share of samples whose label is the unique maximum of CF.
+    truth = G.load_truth(tiny_dir).merge(tiny.candidates[["sample_id", "item_id", "label"]])
+    top = truth.groupby("sample_id")["cf"].transform("max")
+    at_top = truth[truth["cf"] == top].groupby("sample_id")
+    unique_label_top = (at_top["label"].sum() == 1) & (at_top.size() == 1)
+    assert diag["top1_cf"] == pytest.approx(unique_label_top.mean())
 
 
 def test_mention_rate_in_band(diag, tiny):

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines import run as run_mod
 from core.corpus import load_corpus
-from synth.generate import generate_corpus
+from synth import generate_corpus
 from pipelines.score import Scorer, main as score_main
 
 REPO = Path(__file__).resolve().parents[1]
