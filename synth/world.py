@@ -155,8 +155,21 @@ class Category:
     pref_slots: list[int]
 
 
-def _value_ids(slots: list[str], values: list[list[str]], attribute: str, names: list[str]) -> np.ndarray:
-    return np.array([values[slots.index(attribute)].index(x) for x in names])
+def _slot(spec: CategorySpec, slots: list[str], attribute: str, where: str) -> int:
+    if attribute not in slots:
+        raise ValueError(f"world.json: categories[{spec.name}].{where}: {attribute!r} is not an attribute of the "
+                         f"category ({', '.join(slots)})")
+    return slots.index(attribute)
+
+
+def _value_ids(spec: CategorySpec, slots: list[str], values: list[list[str]], attribute: str, names: list[str],
+               where: str) -> np.ndarray:
+    """Ids of the values ``names`` of ``attribute``; a clear error names the entry of world.json that is wrong."""
+    own = values[_slot(spec, slots, attribute, where)]
+    for x in names:
+        if x not in own:
+            raise ValueError(f"world.json: categories[{spec.name}].{where}: {x!r} is not a value of {attribute}")
+    return np.array([own.index(x) for x in names])
 
 
 class World:
@@ -176,17 +189,22 @@ class World:
                     self.brands.append(b)
             slots = [a.name for a in sp.attributes]
             values = [list(a.values) for a in sp.attributes]
-            cs = slots.index(sp.colour_attribute) if sp.colour_attribute else -1
+            cs = _slot(sp, slots, sp.colour_attribute, "colour_attribute") if sp.colour_attribute else -1
             fam = np.full(max(len(v) for v in values), -1, np.int64)
             if cs >= 0:
                 for k, v in enumerate(values[cs]):
+                    if data.colour_family_of.get(v) not in fam_id:
+                        raise ValueError(f"world.json: colour_family_of: colour {v!r} of {sp.name} has no colour family")
                     fam[k] = fam_id[data.colour_family_of[v]]
-            desc = [(w["word"], slots.index(w["attribute"]), _value_ids(slots, values, w["attribute"], w["values"]))
+            desc = [(w["word"], slots.index(w["attribute"]),
+                     _value_ids(sp, slots, values, w["attribute"], w["values"], f"descriptive_words[{w['word']}]"))
                     for w in sp.descriptive_words]
             comp = [(c["phrase"], c["template"], slots.index(c["attribute"]),
-                     _value_ids(slots, values, c["attribute"], c["values"])) for c in sp.comparatives]
+                     _value_ids(sp, slots, values, c["attribute"], c["values"], f"comparatives[{c['phrase']}]"))
+                    for c in sp.comparatives]
+            pref_slots = [_slot(sp, slots, a, "preference_attributes") for a in sp.preference_attributes]
             self.cats.append(Category(cid, sp, names, np.array([bid[b] for b in names]), slots, values, cs, fam,
-                                      desc, comp, [slots.index(a) for a in sp.preference_attributes]))
+                                      desc, comp, pref_slots))
         self.n_slots = max(len(c.slots) for c in self.cats)
         groups = data.category_groups
         self.group_of_cat = np.array([groups.index(c.spec.group) for c in self.cats])

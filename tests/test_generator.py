@@ -152,6 +152,35 @@ def test_default_corpus_dir_is_cached(tmp_path, monkeypatch):
     assert G.default_corpus_dir(scale="tiny", seed=3).parent == tmp_path / "env"
 
 
+def test_world_json_compiles_and_names_the_wrong_entry():
+    import dataclasses
+
+    from synth.world import World, world_data
+
+    data = world_data()
+    world = World(data)
+    phone = world.cats[0]
+    assert phone.spec.name == "手机" and len(world.cats) == 10 and world.n_slots == 12
+    # 拍照清晰 -> 后摄主像素 in {5000万像素, 1亿像素}: value ids 0 and 2 of that attribute
+    word, slot, ids = phone.desc[0]
+    assert (word, phone.slots[slot], ids.tolist()) == ("拍照清晰", "后摄主像素", [0, 2])
+    assert data.colour_families[phone.val_fam[phone.values[0].index("雅川青")]] == "绿色"
+    bad_word = {**phone.spec.descriptive_words[0], "values": ["2亿像素"]}
+    bad = dataclasses.replace(phone.spec, descriptive_words=[bad_word])
+    with pytest.raises(ValueError, match=r"categories\[手机\]\.descriptive_words\[拍照清晰\]: '2亿像素' is not a value"):
+        World(dataclasses.replace(data, categories=[bad]))
+
+
+def test_python_dash_m_synth(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "synth", "--out", str(tmp_path / "m"), "--scale", "tiny", "--seed", "0"],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "samples=219" in out.stdout and (tmp_path / "m" / G.INFO_FILE).is_file()
+
+
 def test_cli_and_refusal_to_clobber(tmp_path, capsys):
     assert G.main(["--out", str(tmp_path / "cli"), "--scale", "tiny", "--seed", "2"]) == 0
     assert "samples=" in capsys.readouterr().out
