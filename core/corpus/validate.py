@@ -1,0 +1,431 @@
+"""Records -> the ten corpus tables: schema check per record, then the references between records
+(unknown ids, duplicates, records that depend on dropped ones) in one pass over the tables.
+
+Both entry points (``load_corpus`` and ``Corpus.from_records``) come through :func:`build_tables`.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from core.corpus.records import (ADAPTERS, ID_FIELD, LIST_PROFILE_FIELDS, NUMERIC_PROFILE_FIELDS, PROFILE_FIELDS,
+                                 SPLIT_RATIOS, CorpusError, Problem, integral, problem_of)
+from core.io import write_json
+
+log = logging.getLogger("core.corpus")
+
+SOURCE_TABLES = ("users", "items", "sessions", "behaviors", "samples")
+_STR = "str"
+
+
+@contextlib.contextmanager
+def no_gc():
+    """Pause the cyclic garbage collector while a corpus is read and validated: the records make
+    millions of small objects, no cycles, and collections triggered by them cost several times
+    the validation itself."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass
+class RawTable:
+    """The records of one source table as read, before validation."""
+
+    file: str  # display name in problems
+    records: list[tuple[int, Any]]  # (1-based line, parsed record)
+    problems: list[Problem]  # read / parse problems (malformed JSON, invalid UTF-8)
+    fmt: str = "records"
+
+
+class _Findings:
+    """Problems and the dropped-records report, in table then line order."""
+
+    def __init__(self):
+        self.problems: list[Problem] = []  # primary problems
+        self.dropped: list[dict] = []  # report entries (primary and dependent)
+        self.n_dropped: dict[str, int] = {}
+
+    def drop(self, table: str, probs: list[Problem]) -> None:
+        self.n_dropped[table] = self.n_dropped.get(table, 0) + 1
+        self.dropped.extend({"table": table, **p.to_dict(), "kind": "invalid"} for p in probs)
+        self.problems.extend(probs)
+
+    def drop_dependent(self, table: str, dep: Problem) -> None:
+        self.n_dropped[table] = self.n_dropped.get(table, 0) + 1
+        self.dropped.append({"table": table, **dep.to_dict(), "kind": "dependent"})
+
+
+@dataclass
+class _Index:
+    """The ids of a table: admitted id -> line; ids only seen on dropped records -> first such line."""
+
+    file: str
+    noun: str  # "user", "item", "session"
+    key: str  # "user_id" ...
+    table: str
+    ok: dict[str, int] = field(default_factory=dict)
+    bad: dict[str, int] = field(default_factory=dict)
+
+    def reference(self, rid: str) -> tuple[bool, str] | None:
+        """None when ``rid`` is admitted; else (dependent?, reason)."""
+        if rid in self.ok:
+            return None
+        if rid in self.bad:
+            return True, f"depends on dropped {self.noun} {rid!r} ({self.file} line {self.bad[rid]})"
+        return False, f"unknown {self.key} {rid!r} (not in {self.table})"
+
+
+@dataclass
+class _Parsed:
+    """One record after the schema check."""
+
+    file: str
+    line: int
+    record: Any  # as read
+    rid: str | None  # the id shown in problems
+    model: Any  # the Record, None when the record is invalid
+    problems: list[Problem]
+
+    def problem(self, fld: str, reason: str) -> Problem:
+        return Problem(self.file, self.line, self.rid, fld, reason)
+
+
+def _parse(name: str, t: RawTable) -> list[_Parsed]:
+    """Schema-check every record of a table with its pydantic record model (one TypeAdapter call
+    over the whole list; a second over the valid ones when some fail)."""
+    recs = [r for _, r in t.records]
+    adapter = ADAPTERS[name]
+    errors: dict[int, list[dict]] = {}
+    try:
+        models: list[Record | None] = adapter.validate_python(recs)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            errors.setdefault(err["loc"][0], []).append(dict(err, loc=err["loc"][1:]))
+        good = [i for i in range(len(recs)) if i not in errors]
+        models = [None] * len(recs)
+        for i, m in zip(good, adapter.validate_python([recs[i] for i in good])):
+            models[i] = m
+    idf = ID_FIELD[name]
+    out = []
+    for i, (line, rec) in enumerate(t.records):
+        v = rec.get(idf) if isinstance(rec, dict) else None
+        rid = v if isinstance(v, str) else None
+        probs = [problem_of(name, t.file, line, rid, err) for err in errors.get(i, ())]
+        out.append(_Parsed(t.file, line, rec, rid, models[i], probs))
+    return out
+
+
+Refs = Callable[[dict], Iterable[tuple[str, "_Index", str]]]  # record -> (field, target index, referenced id)
+Check = Callable[[_Parsed], list[Problem]]
+
+
+def _is_id(v) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def _admit(name: str, parsed: list[_Parsed], idx: _Index | None, findings: _Findings, refs: Refs | None = None,
+           check: Check | None = None, last: Check | None = None) -> list[_Parsed]:
+    """Resolve the references of each record, reject repeated ids, admit the rest.
+
+    References are read from the record as given (record models do not coerce), so a record with
+    a schema problem still reports its unknown ids. A reference to an id that exists nowhere is a
+    problem of the record; one to a dropped record makes it a dependent drop (the first such
+    reference is reported). ``check`` adds problems that need admitted records of other tables;
+    the first valid record with an id wins and later ones are duplicates; ``last`` runs on a
+    record about to be admitted (it is admitted when ``last`` finds nothing). Dropped ids are
+    remembered so that records referring to them say why."""
+    id_field = ID_FIELD[name]
+    kept = []
+    for p in parsed:
+        probs, dep = list(p.problems), None
+        if isinstance(p.record, dict):
+            for fld, target, rid in (refs(p.record) if refs else ()):
+                found = target.reference(rid)
+                if found is None:
+                    continue
+                if not found[0]:
+                    probs.append(p.problem(fld, found[1]))
+                elif dep is None:
+                    dep = p.problem(fld, found[1])
+            if check is not None:
+                probs.extend(check(p))
+        key = p.record.get(id_field) if isinstance(p.record, dict) else None
+        key = key if _is_id(key) else None
+        if p.model is not None:
+            if idx is not None and not probs and key in idx.ok:
+                probs.append(p.problem(id_field, f"duplicate id (first defined on line {idx.ok[key]})"))
+            if last is not None and not probs and dep is None:
+                probs.extend(last(p))
+        if probs or dep is not None:
+            if idx is not None and key is not None and key not in idx.ok:
+                idx.bad.setdefault(key, p.line)
+            if probs:
+                findings.drop(name, probs)
+            else:
+                findings.drop_dependent(name, dep)
+            continue
+        if idx is not None:
+            idx.ok[key] = p.line
+        kept.append(p)
+    return kept
+
+
+def _str_col(values) -> pd.Series:
+    return pd.Series(values, dtype=_STR)
+
+
+def _int_col(values, dtype=np.int64) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=dtype))
+
+
+# ------------------------------------------------------------------------------------------------
+# tables
+# ------------------------------------------------------------------------------------------------
+def _users_table(kept: list[_Parsed]) -> pd.DataFrame:
+    profiles = [p.model.profile for p in kept]
+    cols: dict[str, Any] = {"user_id": _str_col([p.model.user_id for p in kept])}
+    for k in PROFILE_FIELDS:
+        vals = [getattr(pr, k) if pr is not None else None for pr in profiles]
+        if k in NUMERIC_PROFILE_FIELDS:
+            cols[k] = pd.Series(np.array([np.nan if v is None else v for v in vals], dtype=np.float64))
+        elif k in LIST_PROFILE_FIELDS:
+            cols[k] = pd.Series(vals, dtype=object)
+        else:
+            cols[k] = _str_col(vals)
+    extras = [pr.extra_fields() if pr is not None else {} for pr in profiles]
+    for k in sorted({k for e in extras for k in e}):
+        cols[k] = pd.Series([e.get(k) for e in extras], dtype=object)
+    return pd.DataFrame(cols)
+
+
+def _items_tables(kept: list[_Parsed]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ms = [p.model for p in kept]
+    items = pd.DataFrame({
+        "item_id": _str_col([m.item_id for m in ms]), "category": _str_col([m.category for m in ms]),
+        "shop_id": _str_col([m.shop_id for m in ms]), "title": _str_col([m.title for m in ms]),
+        "price": pd.Series(np.asarray([np.nan if m.price is None else m.price for m in ms], dtype=np.float64)),
+    })
+    a_item, a_name, a_val = [], [], []
+    for m in ms:
+        if m.attributes:
+            a_item.extend([m.item_id] * len(m.attributes))
+            a_name.extend(n for n, _ in m.attributes)
+            a_val.extend(v for _, v in m.attributes)
+    item_attrs = pd.DataFrame({"item_id": _str_col(a_item), "name": _str_col(a_name), "value": _str_col(a_val)})
+    return items, item_attrs
+
+
+def _sessions_tables(kept: list[_Parsed]):
+    t_sid, t_idx, t_role, t_text, t_intent, t_rec, t_ann = [], [], [], [], [], [], []
+    ti_sid, ti_idx, ti_item = [], [], []
+    pw_sid, pw_idx, pw_text, pw_type = [], [], [], []
+    ms = [p.model for p in kept]
+    for m in ms:
+        sid = m.session_id
+        for j, tr in enumerate(m.turns):
+            t_sid.append(sid)
+            t_idx.append(j)
+            t_role.append(tr.role)
+            t_text.append(tr.text)
+            t_intent.append(tr.intent)
+            t_rec.append(tr.recommend)
+            t_ann.append(tr.preference_words is not None)
+            if tr.items:
+                for it in tr.items:
+                    ti_sid.append(sid)
+                    ti_idx.append(j)
+                    ti_item.append(it)
+            if tr.preference_words:
+                for pw in tr.preference_words:
+                    pw_sid.append(sid)
+                    pw_idx.append(j)
+                    pw_text.append(pw.text)
+                    pw_type.append(pw.type)
+    sessions = pd.DataFrame({"session_id": _str_col([m.session_id for m in ms]),
+                             "user_id": _str_col([m.user_id for m in ms]), "shop_id": _str_col([m.shop_id for m in ms])})
+    turns = pd.DataFrame({
+        "session_id": _str_col(t_sid), "turn_idx": _int_col(t_idx), "role": _str_col(t_role),
+        "text": _str_col(t_text), "intent": _str_col(t_intent),
+        "recommend": pd.Series(pd.array(t_rec, dtype="boolean")), "pref_annotated": _int_col(t_ann, bool),
+    })
+    turn_items = pd.DataFrame({"session_id": _str_col(ti_sid), "turn_idx": _int_col(ti_idx),
+                               "item_id": _str_col(ti_item)})
+    pref_words = pd.DataFrame({"session_id": _str_col(pw_sid), "turn_idx": _int_col(pw_idx),
+                               "text": _str_col(pw_text), "type": _str_col(pw_type)})
+    return sessions, turns, turn_items, pref_words
+
+
+def _behaviors_table(kept: list[_Parsed]) -> pd.DataFrame:
+    ms = [p.model for p in kept]
+    return pd.DataFrame({"user_id": _str_col([m.user_id for m in ms]), "type": _str_col([m.type for m in ms]),
+                         "item_id": _str_col([m.item_id for m in ms]), "ts": _int_col([m.ts for m in ms])})
+
+
+def split_for_session(session_id: str, seed: int = 0) -> str:
+    """The 8:1:1 split of a session without an explicit one: a seeded hash of its id, so it does
+    not depend on file order or on the other sessions of the corpus."""
+    h = hashlib.blake2b(f"{seed}\x1f{session_id}".encode(), digest_size=8).digest()
+    u = int.from_bytes(h, "big") / 2.0 ** 64
+    return "train" if u < SPLIT_RATIOS[0] else ("valid" if u < SPLIT_RATIOS[0] + SPLIT_RATIOS[1] else "test")
+
+
+def _samples_tables(kept: list[_Parsed], session_user: dict[str, str], explicit: dict[str, tuple[str, int]],
+                    seed: int):
+    """Samples without a split take their session's explicit one, else the seeded hash split."""
+    n_assigned = 0
+    s_split = []
+    cache: dict[str, str] = {}
+    ms = [p.model for p in kept]
+    for m in ms:
+        split = m.split
+        if split is None:
+            n_assigned += 1
+            ses = m.session_id
+            split = explicit[ses][0] if ses in explicit else cache.get(ses)
+            if split is None:
+                split = cache[ses] = split_for_session(ses, seed)
+        s_split.append(split)
+    samples = pd.DataFrame({
+        "sample_id": _str_col([m.sample_id for m in ms]), "session_id": _str_col([m.session_id for m in ms]),
+        "user_id": _str_col([session_user[m.session_id] for m in ms]), "turn": _int_col([m.turn for m in ms]),
+        "label_item": _str_col([m.label_item for m in ms]), "split": _str_col(s_split),
+    })
+    c_sid, c_pos, c_item, c_lab = [], [], [], []
+    for m in ms:
+        k = len(m.candidates)
+        c_sid.extend([m.sample_id] * k)
+        c_pos.extend(range(k))
+        c_item.extend(m.candidates)
+        c_lab.extend([c == m.label_item for c in m.candidates])
+    candidates = pd.DataFrame({"sample_id": _str_col(c_sid), "position": _int_col(c_pos, np.int32),
+                               "item_id": _str_col(c_item), "label": _int_col(c_lab, np.int8)})
+    return samples, candidates, n_assigned
+
+
+# ------------------------------------------------------------------------------------------------
+# the one build path
+# ------------------------------------------------------------------------------------------------
+def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
+                 report_path: str | Path | None) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Validate the five source tables and normalise them into the ten corpus tables.
+    Returns (tables by name, meta); raises :class:`CorpusError` under ``policy="strict"``."""
+    if policy not in ("strict", "skip"):
+        raise ValueError(f"policy must be 'strict' or 'skip', not {policy!r}")
+    findings = _Findings()
+    for name in SOURCE_TABLES:  # read/parse problems first, in table order
+        for p in raw[name].problems:
+            findings.drop(name, [p])
+    parsed = {name: _parse(name, raw[name]) for name in SOURCE_TABLES}
+
+    users = _Index(raw["users"].file, "user", "user_id", "users")
+    items = _Index(raw["items"].file, "item", "item_id", "items")
+    sessions = _Index(raw["sessions"].file, "session", "session_id", "sessions")
+
+    def session_refs(rec: dict):
+        if _is_id(rec.get("user_id")):
+            yield "user_id", users, rec["user_id"]
+        turns = rec.get("turns")
+        for j, tr in enumerate(turns if isinstance(turns, list) else ()):
+            its = tr.get("items") if isinstance(tr, dict) else None
+            if its and isinstance(its, list):
+                yield from ((f"turns[{j}].items[{k}]", items, it) for k, it in enumerate(its) if isinstance(it, str))
+
+    def behavior_refs(rec: dict):
+        if _is_id(rec.get("user_id")):
+            yield "user_id", users, rec["user_id"]
+        if _is_id(rec.get("item_id")):
+            yield "item_id", items, rec["item_id"]
+
+    def sample_refs(rec: dict):
+        if _is_id(rec.get("session_id")):
+            yield "session_id", sessions, rec["session_id"]
+        cands = rec.get("candidates")
+        seen: set[str] = set()
+        for k, c in enumerate(cands if isinstance(cands, list) else ()):
+            if isinstance(c, str) and c not in seen:
+                seen.add(c)
+                yield f"candidates[{k}]", items, c
+
+    kept_users = _admit("users", parsed["users"], users, findings)
+    kept_items = _admit("items", parsed["items"], items, findings)
+    kept_sessions = _admit("sessions", parsed["sessions"], sessions, findings, session_refs)
+    kept_behaviors = _admit("behaviors", parsed["behaviors"], None, findings, behavior_refs)
+    roles = {p.model.session_id: (p.model.user_id, [t.role for t in p.model.turns]) for p in kept_sessions}
+
+    def sample_check(p: _Parsed) -> list[Problem]:
+        """The sample's turn and user against its session; its label among its candidates."""
+        rec, probs = p.record, []
+        info = roles.get(rec.get("session_id")) if isinstance(rec.get("session_id"), str) else None
+        turn = integral(rec.get("turn"))
+        if info is not None and isinstance(turn, int) and not isinstance(turn, bool):
+            uid, r = info
+            if not 1 <= turn <= len(r) - 1:
+                probs.append(p.problem("turn", f"out of range: must be in 1..{len(r) - 1} (the session has {len(r)} "
+                                               f"turns and at least one turn of context), got {turn}"))
+            elif r[turn] != "staff":
+                probs.append(p.problem("turn", f"must index a staff turn (the recommendation), turns[{turn}] has "
+                                               f"role {r[turn]!r}"))
+        label, cands = rec.get("label_item"), rec.get("candidates")
+        if _is_id(label) and isinstance(cands, list) and cands and label not in cands:
+            probs.append(p.problem("label_item", f"label {label!r} is not among the candidates"))
+        if info is not None and rec.get("user_id") is not None and rec["user_id"] != info[0]:
+            probs.append(p.problem("user_id", f"{rec['user_id']!r} differs from the session's user {info[0]!r}"))
+        return probs
+
+    explicit: dict[str, tuple[str, int]] = {}  # session -> (split, line) of its first admitted sample with one
+
+    def one_split_per_session(p: _Parsed) -> list[Problem]:
+        m = p.model
+        if m.split is None:
+            return []
+        prev = explicit.get(m.session_id)
+        if prev is None:
+            explicit[m.session_id] = (m.split, p.line)
+        elif prev[0] != m.split:
+            return [p.problem("split", f"session {m.session_id!r} already has a sample in split {prev[0]!r} "
+                                       f"(line {prev[1]}); a session must not span splits")]
+        return []
+
+    samples_idx = _Index(raw["samples"].file, "sample", "sample_id", "samples")
+    kept_samples = _admit("samples", parsed["samples"], samples_idx, findings,
+                          sample_refs, sample_check, one_split_per_session)
+
+    if findings.problems and policy == "strict":
+        raise CorpusError(findings.problems, source=source)
+    tables = {"users": _users_table(kept_users)}
+    tables["items"], tables["item_attrs"] = _items_tables(kept_items)
+    tables["sessions"], tables["turns"], tables["turn_items"], tables["pref_words"] = _sessions_tables(kept_sessions)
+    tables["behaviors"] = _behaviors_table(kept_behaviors)
+    session_user = {k: v[0] for k, v in roles.items()}
+    tables["samples"], tables["candidates"], n_assigned = _samples_tables(kept_samples, session_user, explicit, seed)
+    meta = {
+        "source": source,
+        "policy": policy,
+        "seed": seed,
+        "formats": {n: raw[n].fmt for n in SOURCE_TABLES},
+        "n_problems": len(findings.problems),
+        "n_dropped": dict(findings.n_dropped),
+        "dropped": findings.dropped,
+        "splits_assigned": n_assigned,
+    }
+    if findings.dropped:
+        log.warning("corpus %s: dropped %s record(s) (%d problem(s))", source,
+                    sum(findings.n_dropped.values()), len(findings.problems))
+    if report_path is not None:
+        rp = write_json(report_path, {k: meta[k] for k in ("source", "policy", "n_problems", "n_dropped", "dropped")})
+        meta["report_path"] = str(rp)
+    return tables, meta
