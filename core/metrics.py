@@ -87,34 +87,35 @@ def group_ranks(y, scores, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, rank_sorted, starts
 
 
-def group_metrics(y, scores, groups, ks=TOP_KS, ndcg_k: int = NDCG_K) -> dict[str, float]:
-    """Top@K, MRR and NDCG@k averaged over groups that contain at least one positive."""
+def group_values(y, scores, groups, ks=TOP_KS, ndcg_k: int = NDCG_K) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Top@K, MRR and NDCG@k of every group (groups in ``np.unique(groups)`` order) and the mask of
+    groups with at least one positive (the others' values are 0 and not meant to be averaged)."""
     y = _as_1d("y", y, np.int64)
     order, rank, starts = group_ranks(y, scores, groups)
     pos = (y[order] > 0).astype(np.int64)
-    n_pos = np.add.reduceat(pos, starts) if len(starts) else np.zeros(0, np.int64)
-    big = np.iinfo(np.int64).max
-    best = np.minimum.reduceat(np.where(pos > 0, rank, big), starts) if len(starts) else np.zeros(0, np.int64)
+    if not len(starts):
+        return {**{f"top@{k}": np.zeros(0) for k in ks}, "mrr": np.zeros(0), f"ndcg@{ndcg_k}": np.zeros(0)}, \
+            np.zeros(0, bool)
+    n_pos = np.add.reduceat(pos, starts)
     has = n_pos > 0
-    out: dict[str, float] = {}
-    n_valid = int(has.sum())
-    out["n_groups"] = n_valid
-    out["n_groups_without_positive"] = int((~has).sum())
-    if n_valid == 0:
-        for k in ks:
-            out[f"top@{k}"] = float("nan")
-        out["mrr"] = float("nan")
-        out[f"ndcg@{ndcg_k}"] = float("nan")
-        return out
-    best = best[has].astype(np.float64)
-    for k in ks:
-        out[f"top@{k}"] = float(np.mean(best <= k))
-    out["mrr"] = float(np.mean(1.0 / best))
+    big = np.iinfo(np.int64).max
+    best = np.minimum.reduceat(np.where(pos > 0, rank, big), starts).astype(np.float64)
+    out = {f"top@{k}": (best <= k).astype(np.float64) for k in ks}
+    out["mrr"] = np.where(has, 1.0 / np.where(has, best, 1.0), 0.0)
     gain = np.where((pos > 0) & (rank <= ndcg_k), 1.0 / np.log2(rank + 1.0), 0.0)
-    dcg = np.add.reduceat(gain, starts)[has]
     ideal_cum = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, ndcg_k + 2)))])
-    idcg = ideal_cum[np.minimum(n_pos[has], ndcg_k)]
-    out[f"ndcg@{ndcg_k}"] = float(np.mean(dcg / idcg))
+    idcg = ideal_cum[np.minimum(n_pos, ndcg_k)]
+    out[f"ndcg@{ndcg_k}"] = np.where(has, np.add.reduceat(gain, starts) / np.where(has, idcg, 1.0), 0.0)
+    return out, has
+
+
+def group_metrics(y, scores, groups, ks=TOP_KS, ndcg_k: int = NDCG_K) -> dict[str, float]:
+    """Top@K, MRR and NDCG@k averaged over groups that contain at least one positive."""
+    values, has = group_values(y, scores, groups, ks, ndcg_k)
+    n_valid = int(has.sum())
+    out: dict[str, float] = {"n_groups": n_valid, "n_groups_without_positive": int((~has).sum())}
+    for name, v in values.items():
+        out[name] = float(np.mean(v[has])) if n_valid else float("nan")
     return out
 
 

@@ -29,7 +29,8 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    seed: int = 0
+    seed: int = 0                   # corpus generation and split (and the first training seed)
+    seeds: list[int] | None = None  # training seeds: each (model, feature set) trained once per seed
     data: str | None = None
     scale: str = "default"
     feature_spec: str = "configs/features/econvrec.yaml"
@@ -41,6 +42,10 @@ class ExperimentConfig(BaseModel):
         if p.is_absolute() or p.exists():
             return p
         return REPO / p
+
+    def training_seeds(self) -> list[int]:
+        """Seeds each pair is trained with; the first one's models are saved for scoring."""
+        return list(dict.fromkeys(self.seeds)) if self.seeds else [self.seed]
 
     def pairs(self) -> list[tuple[str, str, dict]]:
         """(model, feature set, hparams) in config order, without repeats."""

@@ -75,7 +75,9 @@ def save_reference(corpus, directory: Path) -> None:
 
 
 def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig, pipe, table, run: RunDir,
-              seed: int) -> dict:
+              seed: int, dir_seed: int | None = None) -> dict:
+    """Train, evaluate on the test split and write the pair's result directory. ``dir_seed`` None:
+    the run's first seed (model saved for scoring); else a further seed (predictions and metrics only)."""
     from core.metrics import evaluate
     from rankers.registry import build
 
@@ -93,12 +95,13 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     scores = ranker.predict(table.X(space, "test"))
     score_s = time.perf_counter() - t1
     metrics = evaluate(table.labels[test], scores, table.groups[test])
-    result = {"model": model, "feature_set": feature_set, **metrics, "train_s": train_s,
+    result = {"model": model, "feature_set": feature_set, "seed": seed, **metrics, "train_s": train_s,
               "score_rows_per_s": float(test.sum() / max(score_s, 1e-9)), "n_fields": len(space.fields),
               "history": ranker.history_}
-    out = run.result_dir(model, feature_set)
+    out = run.result_dir(model, feature_set, dir_seed)
     with atomic_dir(out) as tmp:
-        ranker.save(tmp / run.model_dir(model, feature_set).name)
+        if dir_seed is None:
+            ranker.save(tmp / run.model_dir(model, feature_set).name)
         rows = table.rows.loc[test, ["sample_id", "item_id", "label"]].reset_index(drop=True)
         rows["score"] = scores
         rows.to_parquet(tmp / run.predictions(model, feature_set).name, index=False)
@@ -123,15 +126,19 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
         pipe.spec.entries_for(fs)  # unknown set -> clear error before any training
     results = []
     pairs = cfg.pairs()
-    for i, (model, fs, hp) in enumerate(pairs, 1):
-        key = stable_hash([model, fs, hp, cfg.seed, pipe.state, _models_config_text(cfg, model)])
-        res_file = run.result_json(model, fs)
+    seeds = cfg.training_seeds()
+    jobs = [(seed, pair) for seed in seeds for pair in pairs]  # seed-major: the first seed's table completes first
+    for i, (seed, (model, fs, hp)) in enumerate(jobs, 1):
+        dir_seed = None if seed == seeds[0] else seed
+        what = f"{model} on {fs}" + (f" (seed {seed})" if len(seeds) > 1 else "")
+        key = stable_hash([model, fs, hp, seed, pipe.state, _models_config_text(cfg, model)])
+        res_file = run.result_json(model, fs, dir_seed)
         if res_file.exists() and json.loads(res_file.read_text()).get("key") == key:
-            log(f"[{i}/{len(pairs)}] {model} on {fs}: finished earlier, reusing")
-            results.append(json.loads(res_file.read_text()))
+            log(f"[{i}/{len(jobs)}] {what}: finished earlier, reusing")
+            results.append({**json.loads(res_file.read_text()), "seed": seed})
             continue
-        log(f"[{i}/{len(pairs)}] training {model} on {fs} ...")
-        res = train_one(model, fs, hp, cfg, pipe, table, run, cfg.seed)
+        log(f"[{i}/{len(jobs)}] training {what} ...")
+        res = train_one(model, fs, hp, cfg, pipe, table, run, seed, dir_seed)
         res["key"] = key
         write_json(res_file, res)
         log(f"    test AUC {res['auc']:.4f}  Top@1 {res['top@1']:.4f}  ({res['train_s']:.1f}s)")
@@ -163,6 +170,8 @@ def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None]:
     ap.add_argument("--feature-sets", help="comma-separated feature sets (replace the config's)")
     ap.add_argument("--scale", choices=["tiny", "default", "full"], help="size of the embedded corpus")
     ap.add_argument("--seed", type=int, help="seed for corpus generation, splits and training")
+    ap.add_argument("--seeds", help="comma-separated training seeds, e.g. 0,1,2: each (model, feature set) is "
+                                    "trained once per seed on the same corpus and split (default: --seed)")
     ap.add_argument("--out", help="run directory (default runs/<name>-<scale>-seed<seed>)")
     args = ap.parse_args(argv)
     cfg = load_experiment(Path(args.config) if args.config else find_config(args.experiment))
@@ -175,6 +184,13 @@ def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None]:
         upd["scale"] = args.scale
     if args.seed is not None:
         upd["seed"] = args.seed
+    if args.seeds:
+        try:
+            upd["seeds"] = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds {args.seeds}: expected comma-separated integers, e.g. 0,1,2") from None
+        if any(s < 0 for s in upd["seeds"]):
+            raise ConfigError(f"--seeds {args.seeds}: seeds must be non-negative")
     cfg = cfg.model_copy(update=upd)
     runs = cfg.runs
     if args.models:

@@ -6,10 +6,11 @@
         config.yaml  feature_spec.yaml          the experiment as run
         features/                               fitted feature pipeline (state.json, resources/)
         reference/                              users, items, behaviours the scorer looks ids up in
-        results/<model>__<feature set>/         one finished (model, feature set) pair:
-            model/                              saved ranker (SavedModel + feature space)
-            result.json  test_predictions.parquet
-        metrics.json  metrics.csv  report.md  *.png
+        results/<model>__<feature set>/         one finished (model, feature set) pair, trained with
+            model/                              the run's first training seed (the one the scorer loads):
+            result.json  test_predictions.parquet   saved ranker (SavedModel + feature space), results
+        results/seed<k>/<model>__<feature set>/ the same pair trained with each further seed (--seeds)
+        metrics.json  metrics.csv  differences.json  report.md  *.png
 """
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ class RunDir:
         return self.root / "metrics.csv"
 
     @property
+    def differences_json(self) -> Path:
+        return self.root / "differences.json"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.md"
 
@@ -66,18 +71,21 @@ class RunDir:
         return self.root / f"{name}.png"
 
     # -- one (model, feature set) pair ------------------------------------------------------------------------
-    def result_dir(self, model: str, feature_set: str) -> Path:
+    # ``seed``: a further training seed of ``--seeds``; None = the run's first seed, whose models are
+    # the ones ``trained``/``find_model`` (and so the scorer) see.
+    def result_dir(self, model: str, feature_set: str, seed: int | None = None) -> Path:
         # '+' is legal in file names but awkward in shells and URLs
-        return self.results / f"{model}__{feature_set.replace('+', '_')}"
+        base = self.results if seed is None else self.results / f"seed{seed}"
+        return base / f"{model}__{feature_set.replace('+', '_')}"
 
-    def result_json(self, model: str, feature_set: str) -> Path:
-        return self.result_dir(model, feature_set) / "result.json"
+    def result_json(self, model: str, feature_set: str, seed: int | None = None) -> Path:
+        return self.result_dir(model, feature_set, seed) / "result.json"
 
-    def predictions(self, model: str, feature_set: str) -> Path:
-        return self.result_dir(model, feature_set) / "test_predictions.parquet"
+    def predictions(self, model: str, feature_set: str, seed: int | None = None) -> Path:
+        return self.result_dir(model, feature_set, seed) / "test_predictions.parquet"
 
-    def model_dir(self, model: str, feature_set: str) -> Path:
-        return self.result_dir(model, feature_set) / "model"
+    def model_dir(self, model: str, feature_set: str, seed: int | None = None) -> Path:
+        return self.result_dir(model, feature_set, seed) / "model"
 
     def trained(self) -> list[tuple[str, str]]:
         """``(model, feature set)`` of every finished pair, from each pair's ``result.json``."""
