@@ -75,9 +75,9 @@ The staff links items of the shop's own catalogue chosen by a noisy reading of t
 (``0.8 CF so far + 0.5 BF + Gumbel(0, 3)``), 1-3 at a time, in a staff block with probability
 0.6 decaying by 0.8 per linking block. So blocks are correlated but complementary.
 
-Measured on ``default`` (seed 0; ``truth_diagnostics``; Top@1 and AUC by ``core.metrics``, so a
-tie at the top counts as a miss: CF alone gives all candidates matching the same stated
-preferences one score, hence its low Top@1 next to its AUC):
+Measured on ``default`` (seed 0; ``truth_diagnostics``; ``full`` is within 0.02). Top@1 and AUC
+come from ``core.metrics``, so a tie at the top counts as a miss: CF alone gives all candidates
+matching the same stated preferences one score, hence its low Top@1 next to its AUC.
 
 ==========================  =====  ======
 ranking by                  Top@1  AUC
