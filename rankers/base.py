@@ -2,7 +2,7 @@
 
 Vocabulary (scikit-learn like, the same for every ranker, Keras or not)::
 
-    ranker = rankers.registry.build("deepfm", space, epochs=5)   # hparams: YAML defaults + overrides
+    ranker = rankers.registry.build("deepfm", space, epochs=5)   # hparams: configs/models YAML + overrides
     ranker.fit(X_train, y_train, X_valid, y_valid, groups_valid)  # -> self; ranker.history_
     p = ranker.predict(X)                                         # float32 (n,) probabilities
     ranker.evaluate(X, y, groups)                                 # core.metrics.evaluate
@@ -14,20 +14,22 @@ it is checked with ``space.validate`` first, so a missing, unexpected or mistype
 
 Writing a new Keras ranker
 --------------------------
-Subclass :class:`KerasRanker`, declare the model-specific hyperparameters and implement ONE
-method, ``build_logit``, from the shared layers of ``rankers.layers``; register it with
-``@register("name")`` and add the module name to ``rankers.registry.MODEL_MODULES``::
+Subclass :class:`KerasRanker`, implement ONE method, ``build_logit``, from the shared layers of
+``rankers.layers``; register it with ``@register("name")``, add the module name to
+``rankers.registry.MODEL_MODULES`` and write ``configs/models/<name>.yaml`` (``extends: base`` plus
+what differs). Model-specific hyperparameters: a subclass of
+:class:`rankers.hparams.KerasHyperparameters` named in ``Hyperparameters``::
 
     @register("fm")
     class FMRanker(KerasRanker):
-        defaults = {**KerasRanker.defaults}            # + any model-specific hparams
+        Hyperparameters = KerasHyperparameters          # or a subclass with more fields
 
         def build_logit(self, x):                        # x: packed Keras inputs (rankers.inputs)
             v = self.field_vectors(x)                   # (B, F, k) categorical + pooled sequences
             return self.linear_logit(x) + FM()(v)       # (B, 1) logit
 
 Training (``rankers.training``: tf.data, Adam, BCE, early stopping on validation AUC, seeding),
-prediction, the SavedModel export and ``load`` come for free. Helpers available inside
+prediction, the SavedModel export and loading come for free. Helpers available inside
 ``build_logit``: :meth:`KerasRanker.field_vectors`, :meth:`KerasRanker.representation`,
 :meth:`KerasRanker.linear_logit`, :meth:`KerasRanker.mlp`, :meth:`KerasRanker.dense_input`.
 
@@ -42,24 +44,28 @@ Extension hooks (used by K-DCN on top of DCN):
 
 A non-Keras ranker (see ``rankers.gbdt``) subclasses :class:`Ranker` and implements ``fit``,
 ``_predict_packed`` (or ``predict``), ``_save_payload`` and ``_load_payload``.
+
+Persistence: :meth:`Ranker.save` writes ``ranker.json`` (name, hparams, history), the feature space
+and the payload into one directory, atomically; ``rankers.registry.load`` reads ``ranker.json``,
+looks the class up and calls :meth:`Ranker.restore`.
 """
 from __future__ import annotations
 
 import copy
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import tensorflow as tf
 
+from core.io import atomic_dir
+from core.metrics import evaluate as _evaluate
 from core.space import FeatureSpace, Field
 from rankers import inputs as rin
 from rankers import layers as L
-from core.metrics import evaluate as _evaluate
+from rankers.hparams import Hyperparameters, KerasHyperparameters, validate
 
 FORMAT_VERSION = 1
 _COMPUTE = object()  # sentinel: "compute the field vectors"
@@ -77,21 +83,22 @@ def _as_labels(y, n: int, what: str) -> np.ndarray:
 
 
 class Ranker:
-    """Base of every ranker. Subclasses set ``defaults`` (every hyperparameter with its default)."""
+    """Base of every ranker. ``Hyperparameters``: the pydantic schema of its hyperparameters (their
+    values come from ``configs/models/<name>.yaml``, see ``rankers.registry.build``)."""
 
     name: ClassVar[str] = ""  # set by rankers.registry.register
-    defaults: ClassVar[dict[str, Any]] = {}
+    Hyperparameters: ClassVar[type[Hyperparameters]] = Hyperparameters
 
     def __init__(self, space: FeatureSpace, **hparams: Any):
-        unknown = sorted(set(hparams) - set(self.defaults))
-        if unknown:
-            raise TypeError(f"{type(self).__name__}: unknown hyperparameter(s) {unknown}; "
-                            f"valid: {sorted(self.defaults)}")
+        """``hparams``: ALL hyperparameters of the schema (``rankers.registry.build`` merges them
+        from the YAML files and the overrides); raises ``HyperparameterError`` when one is wrong."""
+        checked = validate(self.Hyperparameters, copy.deepcopy(hparams), model=self.name or type(self).__name__,
+                           default_source=f"{type(self).__name__}(...)")
         if not space.fields:
             raise ValueError("cannot build a ranker on an empty feature space")
         rin.packed_keys(space)  # checks sequence names
         self.space = space
-        self.hparams: dict[str, Any] = {**copy.deepcopy(self.defaults), **copy.deepcopy(hparams)}
+        self.hparams: dict[str, Any] = checked
         self.history_: dict[str, list[float]] = {}
         self.fitted_ = False
 
@@ -122,47 +129,29 @@ class Ranker:
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``ranker.json`` + ``feature_space.json`` + the model payload into directory ``path``.
 
-        Written to a temporary sibling directory first and renamed into place when complete (an
-        existing ``path`` is replaced).
+        Written into a temporary sibling directory and renamed into place when complete
+        (``core.io.atomic_dir``; an existing ``path`` is replaced). Read back with
+        ``rankers.registry.load``.
         """
         if not self.fitted_:
             raise RuntimeError(f"{self!r} is not fitted")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
+        with atomic_dir(path) as tmp:
             self._save_payload(tmp)
             self.space.save(tmp)
             meta = {"name": self.name, "format_version": FORMAT_VERSION, "hparams": self.hparams,
                     "history": self.history_}
             (tmp / "ranker.json").write_text(json.dumps(meta, indent=1))
-            old = None
-            if path.exists():
-                old = path.with_name(f".{path.name}.old-{os.getpid()}")
-                os.replace(path, old)
-            os.replace(tmp, path)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Ranker":
-        """Load a saved ranker (the class is looked up by the name in ``ranker.json``)."""
-        from rankers.registry import get
-
+    def restore(cls, path: str | os.PathLike, hparams: dict[str, Any], history: dict[str, list[float]]) -> "Ranker":
+        """A fitted ranker from the directory ``path`` written by :meth:`save` (``hparams`` and
+        ``history`` as read from its ``ranker.json`` by ``rankers.registry.load``)."""
         path = Path(path)
-        meta = json.loads((path / "ranker.json").read_text())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported ranker format {meta.get('format_version')}")
-        klass = get(meta["name"])
-        if cls is not Ranker and not issubclass(klass, cls):
-            raise TypeError(f"{path} holds a '{meta['name']}' ranker, not a {cls.__name__}")
-        obj = klass(FeatureSpace.load(path), **meta["hparams"])
+        obj = cls(FeatureSpace.load(path), **hparams)
         obj._load_payload(path)
-        obj.history_ = meta.get("history", {})
+        obj.history_ = history
         obj.fitted_ = True
         return obj
 
@@ -176,26 +165,7 @@ class Ranker:
 class KerasRanker(Ranker):
     """A ranker whose model is a Keras graph over the packed inputs; implement :meth:`build_logit`."""
 
-    defaults: ClassVar[dict[str, Any]] = {
-        "embedding_dim": 16,
-        "embedding_init_std": 0.01,
-        "l2_embedding": 0.0,
-        "l2_dnn": 0.0,
-        "dnn_hidden_units": [256, 128],
-        "dnn_dropout": 0.0,
-        "dnn_batch_norm": False,
-        "dnn_precision": "float32",
-        "pretrained_trainable": True,
-        "batch_size": 1024,
-        "epochs": 10,
-        "learning_rate": 0.001,
-        "patience": 2,
-        "seed": 2024,
-        "deterministic": True,
-        "jit_compile": False,
-        "steps_per_execution": 32,
-        "predict_batch_size": 16384,
-    }
+    Hyperparameters: ClassVar[type[Hyperparameters]] = KerasHyperparameters
 
     def __init__(self, space: FeatureSpace, **hparams: Any):
         super().__init__(space, **hparams)
@@ -329,7 +299,8 @@ class KerasRanker(Ranker):
             y_va = _as_labels(y_valid, rin.n_rows(valid), "y_valid")
             valid = (valid, y_va, None if groups_valid is None else np.asarray(groups_valid))
         self.build_model()
-        self.history_ = train_keras(self, train, y_tr, valid, verbose=verbose, tensorboard_dir=tensorboard_dir)
+        self.history_ = train_keras(self.model, self.hparams, train, y_tr, valid, predict_fn=self._predict_packed,
+                                    verbose=verbose, tensorboard_dir=tensorboard_dir)
         self.fitted_ = True
         return self
 

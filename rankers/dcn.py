@@ -6,23 +6,32 @@ stay as they are; or compose ``rankers.layers.CrossDeep`` / ``cross_and_deep`` d
 """
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
+from pydantic import Field
+
 from rankers.base import KerasRanker
+from rankers.hparams import KerasHyperparameters, PositiveInt
 from rankers.layers import CrossDeep
 from rankers.registry import register
+
+
+class DCNHyperparameters(KerasHyperparameters):
+    n_cross: Annotated[int, Field(ge=0)]  # 0: deep network only
+    cross_projection_dim: Optional[PositiveInt]  # None: full-rank DCN-V2 matrix; int: low-rank
 
 
 @register("dcn")
 class DCNRanker(KerasRanker):
     """``f = [field embeddings, dense, extras]``; ``logit = Dense(1)([cross^n_cross(f), MLP(f)])``.
 
-    Hparams: ``n_cross`` (4), ``cross_projection_dim`` (``null`` = full-rank DCN-V2 matrix,
-    an int = low-rank), ``dnn_hidden_units`` ([512, 512]).
+    Hparams (``configs/models/dcn.yaml``): ``n_cross``, ``cross_projection_dim`` (``null`` =
+    full-rank DCN-V2 matrix, an int = low-rank), ``dnn_hidden_units``.
     """
 
-    # jit_compile: XLA fuses the cross layers' x0 * (W x + b) + x element-wise work (measured 1.10x
-    # training throughput, benchmarks/results/rankers.json).
-    defaults = {**KerasRanker.defaults, "dnn_hidden_units": [512, 512], "n_cross": 4, "cross_projection_dim": None,
-                "jit_compile": True}
+    # dcn.yaml sets jit_compile: XLA fuses the cross layers' x0 * (W x + b) + x element-wise work
+    # (measured 1.10x training throughput, benchmarks/results/rankers.json).
+    Hyperparameters = DCNHyperparameters
 
     def tower(self) -> CrossDeep:
         hp = self.hparams

@@ -16,9 +16,9 @@ class DeepFMRanker(KerasRanker):
     dropped and the model is linear + DNN.
     """
 
-    # XLA fuses the embedding / FM / first-order element-wise work around the MLP's matmuls:
-    # measured 1.20x the training throughput of the unfused graph (benchmarks/results/rankers.json).
-    defaults = {**KerasRanker.defaults, "jit_compile": True}
+    # configs/models/deepfm.yaml sets jit_compile: XLA fuses the embedding / FM / first-order
+    # element-wise work around the MLP's matmuls: measured 1.20x the training throughput of the
+    # unfused graph (benchmarks/results/rankers.json).
 
     def build_logit(self, x):
         v = self.field_vectors(x)  # (B, F, k) or None

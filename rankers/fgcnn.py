@@ -2,10 +2,28 @@
 from __future__ import annotations
 
 import tensorflow as tf
+from pydantic import model_validator
 
 from rankers.base import KerasRanker
+from rankers.hparams import KerasHyperparameters, PositiveInt
 from rankers.layers import FGCNNBlock, InnerProduct
 from rankers.registry import register
+
+
+class FGCNNHyperparameters(KerasHyperparameters):
+    """One entry per convolution layer in each list (empty lists: no feature generation)."""
+
+    conv_filters: list[PositiveInt]
+    conv_kernel_width: list[PositiveInt]
+    new_maps: list[PositiveInt]
+    pooling_width: list[PositiveInt]
+
+    @model_validator(mode="after")
+    def _same_lengths(self):
+        lengths = {k: len(getattr(self, k)) for k in ("conv_filters", "conv_kernel_width", "new_maps", "pooling_width")}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"conv_filters, conv_kernel_width, new_maps and pooling_width need equal lengths, got {lengths}")
+        return self
 
 
 @register("fgcnn")
@@ -19,13 +37,7 @@ class FGCNNRanker(KerasRanker):
     Pooling uses ``'same'`` padding, so any number of fields works with any number of layers.
     """
 
-    defaults = {
-        **KerasRanker.defaults,
-        "conv_filters": [14, 16, 18, 20],
-        "conv_kernel_width": [7, 7, 7, 7],
-        "new_maps": [3, 3, 3, 3],
-        "pooling_width": [2, 2, 2, 2],
-    }
+    Hyperparameters = FGCNNHyperparameters
 
     def build_logit(self, x):
         hp = self.hparams

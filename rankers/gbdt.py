@@ -26,10 +26,14 @@ import warnings
 from pathlib import Path
 from typing import Mapping
 
+from typing import Annotated, Optional
+
 import numpy as np
+from pydantic import Field
 
 from rankers import inputs as rin
 from rankers.base import Ranker, _as_labels
+from rankers.hparams import Hyperparameters, PositiveInt
 from rankers.registry import register
 
 NODE_DTYPE = np.dtype([
@@ -91,23 +95,27 @@ def predict_raw_numpy(trees: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray
     return out
 
 
+class GBDTHyperparameters(Hyperparameters):
+    """``HistGradientBoostingClassifier``'s (``configs/models/gbdt.yaml``)."""
+
+    learning_rate: Annotated[float, Field(gt=0)]
+    max_iter: PositiveInt
+    max_leaf_nodes: Optional[Annotated[int, Field(ge=2)]]
+    max_depth: Optional[PositiveInt]
+    min_samples_leaf: PositiveInt
+    l2_regularization: Annotated[float, Field(ge=0)]
+    max_bins: Annotated[int, Field(ge=2, le=255)]
+    early_stopping: bool
+    n_iter_no_change: PositiveInt
+    n_threads: Optional[PositiveInt]  # OpenMP threads for fit/predict (None = sklearn's default: all cores)
+    seed: Annotated[int, Field(ge=0, lt=2**32)]
+
+
 @register("gbdt")
 class GBDTRanker(Ranker):
     """Histogram GBDT; hyperparameters follow ``HistGradientBoostingClassifier``."""
 
-    defaults = {
-        "learning_rate": 0.1,
-        "max_iter": 300,
-        "max_leaf_nodes": 31,
-        "max_depth": None,
-        "min_samples_leaf": 20,
-        "l2_regularization": 0.0,
-        "max_bins": 255,
-        "early_stopping": True,
-        "n_iter_no_change": 10,
-        "n_threads": None,  # OpenMP threads for fit/predict (None = sklearn's default: all cores)
-        "seed": 2024,
-    }
+    Hyperparameters = GBDTHyperparameters
 
     def __init__(self, space, **hparams):
         super().__init__(space, **hparams)

@@ -36,7 +36,7 @@ of other vocabularies keep DCN's default mean-pooled treatment.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -44,100 +44,30 @@ import tensorflow as tf
 from core.space import FeatureSpace, Field
 from rankers import inputs as rin
 from rankers import layers as L
-from rankers.dcn import DCNRanker
+from rankers.dcn import DCNHyperparameters, DCNRanker
+from rankers.layers import DialogueSelfAttention, UserStateCNN
+from rankers.hparams import PositiveInt
 from rankers.registry import register
 
 
-class UserStateCNN(tf.keras.layers.Layer):
-    """Eq. 5: ``(B, k, d)`` behaviour matrix -> ``(B, sum_N (max(k, N) - N + 1) * filters)``.
-
-    One ``Conv2D(filters, (N, d))`` per kernel height ``N``: the kernel spans the full embedding
-    width, so it slides over the behaviour axis only.
-    """
-
-    def __init__(self, kernel_heights=(2, 4), filters: int = 16, activation: str = "relu", l2: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.kernel_heights = [int(h) for h in kernel_heights]
-        self.filters = int(filters)
-        self.activation = activation
-        self.l2 = float(l2)
-
-    def build(self, input_shape):
-        k, d = int(input_shape[1]), int(input_shape[2])
-        self.rows = max([k] + self.kernel_heights)
-        reg = tf.keras.regularizers.l2(self.l2) if self.l2 else None
-        self.convs = [tf.keras.layers.Conv2D(self.filters, (h, d), padding="valid", activation=self.activation,
-                                             kernel_regularizer=reg, name=f"conv_h{h}") for h in self.kernel_heights]
-        self.k = k
-        super().build(input_shape)
-
-    def call(self, B):  # (batch, k, d)
-        if self.rows > self.k:
-            B = tf.pad(B, [[0, 0], [0, self.rows - self.k], [0, 0]])
-        x = B[..., None]  # (batch, rows, d, 1)
-        outs = [tf.reshape(conv(x), [-1, (self.rows - h + 1) * self.filters])
-                for conv, h in zip(self.convs, self.kernel_heights)]
-        return tf.concat(outs, axis=1) if len(outs) > 1 else outs[0]
-
-    def get_config(self):
-        return {**super().get_config(), "kernel_heights": self.kernel_heights, "filters": self.filters,
-                "activation": self.activation, "l2": self.l2}
-
-
-class DialogueSelfAttention(tf.keras.layers.Layer):
-    """Eqs. 6-8: ``[(B, T, d) keyword embeddings, (B, T) ids]`` -> ``(B, T*d)`` (or ``(B, d)`` mean).
-
-    Multi-head self-attention over the concatenated query + title keywords; padding ids (0) are
-    masked as keys and their outputs zeroed.
-    """
-
-    def __init__(self, heads: int = 4, pooling: str = "flatten", **kwargs):
-        super().__init__(**kwargs)
-        if pooling not in ("flatten", "mean"):
-            raise ValueError(f"dialogue_pooling must be 'flatten' or 'mean', got {pooling!r}")
-        self.heads = int(heads)
-        self.pooling = pooling
-
-    def build(self, input_shape):
-        t, d = int(input_shape[0][1]), int(input_shape[0][2])
-        self.t, self.d = t, d
-        self.mha = tf.keras.layers.MultiHeadAttention(num_heads=self.heads, key_dim=max(1, d // self.heads),
-                                                      output_shape=d, name="mha")
-        super().build(input_shape)
-
-    def call(self, inputs, training=None):
-        W, ids = inputs
-        valid = tf.not_equal(ids, 0)  # (B, T)
-        att_mask = tf.logical_and(valid[:, :, None], valid[:, None, :])  # (B, T, T)
-        out = self.mha(W, W, attention_mask=att_mask, training=training)  # (B, T, d)
-        m = tf.cast(valid, out.dtype)[..., None]
-        out = out * m
-        if self.pooling == "mean":
-            return tf.reduce_sum(out, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
-        return tf.reshape(out, [-1, self.t * self.d])
-
-    def get_config(self):
-        return {**super().get_config(), "heads": self.heads, "pooling": self.pooling}
+class KDCNHyperparameters(DCNHyperparameters):
+    kg_vocab: str  # the vocabulary of the CKG entity table
+    freeze_pretrained: bool  # keep the pretrained CKG entity embeddings fixed
+    kg_dim: PositiveInt  # entity embedding width when the space has no pretrained matrix (ablation)
+    user_state_fields: Optional[list[str]]  # None = auto (see module docstring)
+    query_fields: Optional[list[str]]
+    title_fields: Optional[list[str]]
+    user_state_kernel_heights: list[PositiveInt]
+    user_state_filters: PositiveInt
+    attention_heads: PositiveInt
+    dialogue_pooling: Literal["flatten", "mean"]
 
 
 @register("kdcn")
 class KDCNRanker(DCNRanker):
     """DCN + user-state CNN (eqs. 4-5) + dialogue self-attention (eqs. 6-8) over CKG entity embeddings."""
 
-    defaults = {
-        **DCNRanker.defaults,
-        "jit_compile": False,  # XLA's CPU kernels for the attention/CNN parts were ~2x slower (measured)
-        "kg_vocab": "ckg_entity",
-        "freeze_pretrained": False,  # keep the pretrained CKG entity embeddings fixed
-        "kg_dim": 64,  # entity embedding width when the space has no pretrained matrix (ablation)
-        "user_state_fields": None,  # None = auto (see module docstring)
-        "query_fields": None,
-        "title_fields": None,
-        "user_state_kernel_heights": [2, 4],
-        "user_state_filters": 16,
-        "attention_heads": 4,
-        "dialogue_pooling": "flatten",
-    }
+    Hyperparameters = KDCNHyperparameters
 
     def __init__(self, space: FeatureSpace, **hparams: Any):
         super().__init__(space, **hparams)

@@ -8,6 +8,10 @@ Shape conventions (``B`` = batch, ``F`` = number of field vectors, ``k`` = embed
 
 Cross layers are not defined here: DCN uses ``tensorflow_recommenders.layers.dcn.Cross``
 (through :class:`CrossDeep`).
+
+Every layer is serialisable: ``get_config`` returns all its constructor arguments and the class
+is registered with Keras as ``econvrec>Name`` (:data:`keras_serializable`), so a model built from
+these layers reloads with ``tf.keras.models.load_model`` after ``import rankers.layers`` alone.
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 Cross = tfrs.layers.dcn.Cross  # the DCN cross layer (tfrs.layers.dcn.Cross)
+
+# Class decorator: register a layer for Keras (de)serialisation under our package name.
+keras_serializable = tf.keras.utils.register_keras_serializable(package="econvrec")
 
 __all__ = [
     "FusedEmbedding",
@@ -31,6 +38,8 @@ __all__ = [
     "FGCNNBlock",
     "CrossDeep",
     "cross_and_deep",
+    "UserStateCNN",
+    "DialogueSelfAttention",
 ]
 
 
@@ -67,6 +76,7 @@ def _l2_of(x: tf.Tensor, l2: float) -> tf.Tensor:
     return l2 * tf.reduce_mean(tf.reduce_sum(tf.square(x), axis=1))
 
 
+@keras_serializable
 class FusedEmbedding(tf.keras.layers.Layer):
     """All categorical fields in ONE embedding table; per-field offsets are added inside.
 
@@ -103,15 +113,19 @@ class FusedEmbedding(tf.keras.layers.Layer):
         return emb
 
     def get_config(self):
-        return {**super().get_config(), "vocab_sizes": self.vocab_sizes, "dim": self.dim, "l2": self.l2}
+        return {**super().get_config(), "vocab_sizes": self.vocab_sizes, "dim": self.dim, "l2": self.l2,
+                "initializer": tf.keras.initializers.serialize(self.initializer)}
 
 
+@keras_serializable
 class VocabEmbedding(tf.keras.layers.Layer):
     """One shared-vocabulary table for sequence fields: ``(B, L) ids -> (B, L, dim)``.
 
     Sequence fields naming the same ``vocab`` call the same instance (shared weights). The table
     may start from a pretrained matrix (e.g. knowledge-graph entity vectors, ``(vocab_size, dim)``)
-    and may be frozen with ``trainable=False``.
+    and may be frozen with ``trainable=False``. The pretrained matrix is only the table's initial
+    value: ``get_config`` leaves it out (``pretrained: None``, zeros initializer) since a saved
+    model restores the table from its weights, and a config stays small.
     """
 
     def __init__(self, vocab_size: int, dim: int, pretrained: np.ndarray | None = None, l2: float = 0.0,
@@ -131,6 +145,7 @@ class VocabEmbedding(tf.keras.layers.Layer):
             self.initializer = tf.keras.initializers.Constant(pretrained)
         else:
             self.initializer = tf.keras.initializers.get(initializer)
+        self._from_pretrained = pretrained is not None
 
     def build(self, input_shape):
         self.table = self.add_weight(
@@ -144,7 +159,13 @@ class VocabEmbedding(tf.keras.layers.Layer):
             self.add_loss(_l2_of(emb, self.l2))
         return emb
 
+    def get_config(self):
+        init = "zeros" if self._from_pretrained else tf.keras.initializers.serialize(self.initializer)
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "pretrained": None,
+                "l2": self.l2, "initializer": init}
 
+
+@keras_serializable
 class SequencePooling(tf.keras.layers.Layer):
     """Masked pooling of a padded sequence: ``[(B, L, d) embeddings, (B, L) ids] -> (B, d)``.
 
@@ -172,6 +193,7 @@ class SequencePooling(tf.keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@keras_serializable
 class DenseFeatures(tf.keras.layers.Layer):
     """Concatenate dense features: list of ``(B,)`` or ``(B, dim)`` float tensors -> ``(B, D)``."""
 
@@ -180,6 +202,7 @@ class DenseFeatures(tf.keras.layers.Layer):
         return tf.concat(cols, axis=1)
 
 
+@keras_serializable
 class Linear(tf.keras.layers.Layer):
     """First-order (logistic-regression) term over every kind of feature: ``packed -> (B, 1)``.
 
@@ -196,6 +219,9 @@ class Linear(tf.keras.layers.Layer):
     def __init__(self, cat_vocab_sizes: Sequence[int], dense_width: int, seq_vocabs: dict[str, tuple[str, int]],
                  l2: float = 0.0, **kwargs):
         super().__init__(**kwargs)
+        self.cat_vocab_sizes = [int(v) for v in cat_vocab_sizes]
+        self.dense_width = int(dense_width)
+        self.l2 = float(l2)
         self.cat = FusedEmbedding(cat_vocab_sizes, 1, l2=l2, initializer="zeros", name="cat_w") if cat_vocab_sizes else None
         self.dense = (
             tf.keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", kernel_regularizer=tf.keras.regularizers.l2(l2) if l2 else None,
@@ -224,7 +250,12 @@ class Linear(tf.keras.layers.Layer):
             terms.append(self.pool([self.seq_tables[vocab](ids), ids]))  # (B, 1)
         return tf.add_n(terms) + self.bias if terms else tf.zeros_like(packed[next(iter(packed))][:, :1], tf.float32) + self.bias
 
+    def get_config(self):
+        return {**super().get_config(), "cat_vocab_sizes": self.cat_vocab_sizes, "dense_width": self.dense_width,
+                "seq_vocabs": {k: [v, int(n)] for k, (v, n) in self.seq_keys.items()}, "l2": self.l2}
 
+
+@keras_serializable
 class FM(tf.keras.layers.Layer):
     """Second-order factorisation-machine term (Rendle 2010, sum-square trick).
 
@@ -277,6 +308,7 @@ def policy(precision: str):
     return tf.keras.mixed_precision.Policy("mixed_bfloat16" if p == "bfloat16" else "float32")
 
 
+@keras_serializable
 class MLP(tf.keras.layers.Layer):
     """Stack of ``Dense -> [BatchNorm] -> activation -> [Dropout]``: ``(B, d) -> (B, units[-1])``.
 
@@ -287,27 +319,33 @@ class MLP(tf.keras.layers.Layer):
                  batch_norm: bool = False, l2: float = 0.0, precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
         self.units = [int(u) for u in units]
+        self.activation, self.dropout, self.batch_norm = activation, float(dropout), bool(batch_norm)
+        self.l2, self.precision = float(l2), precision
         reg = tf.keras.regularizers.l2(l2) if l2 else None
         pol = policy(precision)
-        self.blocks = []
+        # ONE flat list: Keras' .keras format does not restore layers held in nested lists
+        self.stack: list[tf.keras.layers.Layer] = []
         for i, u in enumerate(self.units):
-            block = [tf.keras.layers.Dense(u, use_bias=not batch_norm, kernel_regularizer=reg, name=f"dense_{i}",
-                                           dtype=pol)]
+            self.stack.append(tf.keras.layers.Dense(u, use_bias=not batch_norm, kernel_regularizer=reg,
+                                                    name=f"dense_{i}", dtype=pol))
             if batch_norm:
-                block.append(tf.keras.layers.BatchNormalization(name=f"bn_{i}", dtype=pol))
-            block.append(tf.keras.layers.Activation(activation, name=f"act_{i}", dtype=pol))
+                self.stack.append(tf.keras.layers.BatchNormalization(name=f"bn_{i}", dtype=pol))
+            self.stack.append(tf.keras.layers.Activation(activation, name=f"act_{i}", dtype=pol))
             if dropout:
-                block.append(tf.keras.layers.Dropout(dropout, name=f"dropout_{i}", dtype=pol))
-            self.blocks.append(block)
+                self.stack.append(tf.keras.layers.Dropout(dropout, name=f"dropout_{i}", dtype=pol))
 
     def call(self, x, training=None):
-        for block in self.blocks:
-            for layer in block:
-                x = layer(x, training=training) if isinstance(
-                    layer, (tf.keras.layers.BatchNormalization, tf.keras.layers.Dropout)) else layer(x)
+        for layer in self.stack:
+            x = layer(x, training=training) if isinstance(
+                layer, (tf.keras.layers.BatchNormalization, tf.keras.layers.Dropout)) else layer(x)
         return tf.cast(x, tf.float32)  # (B, units[-1]) float32 whatever the compute precision
 
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation, "dropout": self.dropout,
+                "batch_norm": self.batch_norm, "l2": self.l2, "precision": self.precision}
 
+
+@keras_serializable
 class InnerProduct(tf.keras.layers.Layer):
     """All pairwise inner products of field vectors (IPNN / FGCNN classifier).
 
@@ -343,6 +381,7 @@ def _max_pool_rows(x, p: int, rows: int):
     return tf.reduce_max(x, axis=2)
 
 
+@keras_serializable
 class FGCNNBlock(tf.keras.layers.Layer):
     """FGCNN feature generation (Liu et al. 2019): CNN + pooling + recombination.
 
@@ -388,7 +427,13 @@ class FGCNNBlock(tf.keras.layers.Layer):
             new.append(tf.reshape(dense(flat), [-1, rows * m, self.k]))  # (B, rows*m, k)
         return tf.cast(tf.concat(new, axis=1), tf.float32)
 
+    def get_config(self):
+        filters, kernel_width, new_maps, pooling_width = (list(c) for c in zip(*self.spec)) if self.spec else ([],) * 4
+        return {**super().get_config(), "filters": filters, "kernel_width": kernel_width, "new_maps": new_maps,
+                "pooling_width": pooling_width, "l2": self.l2, "precision": self.precision}
 
+
+@keras_serializable
 class CrossDeep(tf.keras.layers.Layer):
     """DCN tower (K-DCN eqs 10-12 before the logit): cross network and deep network in parallel.
 
@@ -403,6 +448,9 @@ class CrossDeep(tf.keras.layers.Layer):
                  dropout: float = 0.0, batch_norm: bool = False, l2: float = 0.0, precision: str = "float32",
                  **kwargs):
         super().__init__(**kwargs)
+        self.n_cross, self.hidden_units = int(n_cross), [int(u) for u in hidden_units]
+        self.projection_dim = None if projection_dim is None else int(projection_dim)
+        self.dropout, self.batch_norm, self.l2, self.precision = float(dropout), bool(batch_norm), float(l2), precision
         reg = tf.keras.regularizers.l2(l2) if l2 else None
         pol = policy(precision)
         self.crosses = [Cross(projection_dim=projection_dim, kernel_regularizer=reg, name=f"cross_{i}", dtype=pol)
@@ -421,6 +469,85 @@ class CrossDeep(tf.keras.layers.Layer):
         if self.deep is not None:
             parts.append(self.deep(f, training=training))  # (B, units[-1])
         return tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+
+    def get_config(self):
+        return {**super().get_config(), "n_cross": self.n_cross, "hidden_units": self.hidden_units,
+                "projection_dim": self.projection_dim, "dropout": self.dropout, "batch_norm": self.batch_norm,
+                "l2": self.l2, "precision": self.precision}
+
+
+@keras_serializable
+class UserStateCNN(tf.keras.layers.Layer):
+    """Eq. 5: ``(B, k, d)`` behaviour matrix -> ``(B, sum_N (max(k, N) - N + 1) * filters)``.
+
+    One ``Conv2D(filters, (N, d))`` per kernel height ``N``: the kernel spans the full embedding
+    width, so it slides over the behaviour axis only.
+    """
+
+    def __init__(self, kernel_heights=(2, 4), filters: int = 16, activation: str = "relu", l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_heights = [int(h) for h in kernel_heights]
+        self.filters = int(filters)
+        self.activation = activation
+        self.l2 = float(l2)
+
+    def build(self, input_shape):
+        k, d = int(input_shape[1]), int(input_shape[2])
+        self.rows = max([k] + self.kernel_heights)
+        reg = tf.keras.regularizers.l2(self.l2) if self.l2 else None
+        self.convs = [tf.keras.layers.Conv2D(self.filters, (h, d), padding="valid", activation=self.activation,
+                                             kernel_regularizer=reg, name=f"conv_h{h}") for h in self.kernel_heights]
+        self.k = k
+        super().build(input_shape)
+
+    def call(self, B):  # (batch, k, d)
+        if self.rows > self.k:
+            B = tf.pad(B, [[0, 0], [0, self.rows - self.k], [0, 0]])
+        x = B[..., None]  # (batch, rows, d, 1)
+        outs = [tf.reshape(conv(x), [-1, (self.rows - h + 1) * self.filters])
+                for conv, h in zip(self.convs, self.kernel_heights)]
+        return tf.concat(outs, axis=1) if len(outs) > 1 else outs[0]
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_heights": self.kernel_heights, "filters": self.filters,
+                "activation": self.activation, "l2": self.l2}
+
+
+@keras_serializable
+class DialogueSelfAttention(tf.keras.layers.Layer):
+    """Eqs. 6-8: ``[(B, T, d) keyword embeddings, (B, T) ids]`` -> ``(B, T*d)`` (or ``(B, d)`` mean).
+
+    Multi-head self-attention over the concatenated query + title keywords; padding ids (0) are
+    masked as keys and their outputs zeroed.
+    """
+
+    def __init__(self, heads: int = 4, pooling: str = "flatten", **kwargs):
+        super().__init__(**kwargs)
+        if pooling not in ("flatten", "mean"):
+            raise ValueError(f"dialogue_pooling must be 'flatten' or 'mean', got {pooling!r}")
+        self.heads = int(heads)
+        self.pooling = pooling
+
+    def build(self, input_shape):
+        t, d = int(input_shape[0][1]), int(input_shape[0][2])
+        self.t, self.d = t, d
+        self.mha = tf.keras.layers.MultiHeadAttention(num_heads=self.heads, key_dim=max(1, d // self.heads),
+                                                      output_shape=d, name="mha")
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        W, ids = inputs
+        valid = tf.not_equal(ids, 0)  # (B, T)
+        att_mask = tf.logical_and(valid[:, :, None], valid[:, None, :])  # (B, T, T)
+        out = self.mha(W, W, attention_mask=att_mask, training=training)  # (B, T, d)
+        m = tf.cast(valid, out.dtype)[..., None]
+        out = out * m
+        if self.pooling == "mean":
+            return tf.reduce_sum(out, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
+        return tf.reshape(out, [-1, self.t * self.d])
+
+    def get_config(self):
+        return {**super().get_config(), "heads": self.heads, "pooling": self.pooling}
 
 
 def cross_and_deep(f: tf.Tensor, n_cross: int = 4, hidden_units: Sequence[int] = (512, 512), **kwargs) -> tf.Tensor:

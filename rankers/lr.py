@@ -12,7 +12,5 @@ class LRRanker(KerasRanker):
     DNN hparams (``dnn_*``, ``embedding_dim``) are accepted for a uniform vocabulary but unused.
     """
 
-    defaults = {**KerasRanker.defaults, "learning_rate": 0.01}
-
     def build_logit(self, x):
         return self.linear_logit(x)  # (B, 1)

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -26,8 +26,8 @@ import tensorflow as tf
 from core.tfdata import without_autotuning
 from core.metrics import evaluate
 
-if TYPE_CHECKING:  # pragma: no cover
-    from rankers.base import KerasRanker
+# packed validation arrays -> (n,) probabilities
+PredictFn = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -59,9 +59,9 @@ def make_train_dataset(packed: Mapping[str, np.ndarray], y: np.ndarray, batch_si
 class _ValidateAndStop(tf.keras.callbacks.Callback):
     """Per-epoch validation metrics, early stopping on AUC, best weights kept in memory."""
 
-    def __init__(self, ranker: "KerasRanker", valid, patience: int, history: dict, verbose: int):
+    def __init__(self, predict_fn: PredictFn, valid, patience: int, history: dict, verbose: int):
         super().__init__()
-        self.ranker, self.valid, self.patience, self.history, self.verbose = ranker, valid, int(patience), history, verbose
+        self.predict_fn, self.valid, self.patience, self.history, self.verbose = predict_fn, valid, int(patience), history, verbose
         self.best_auc, self.best_epoch, self.best_weights, self.wait = -np.inf, -1, None, 0
         self.t0 = time.perf_counter()
 
@@ -79,7 +79,7 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
         if self.valid is None:
             return
         packed, y, groups = self.valid
-        m = evaluate(y, self.ranker._predict_packed(packed), groups)
+        m = evaluate(y, self.predict_fn(packed), groups)
         for key, value in m.items():
             if key.startswith("n_"):
                 continue
@@ -103,11 +103,18 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
             self.history["best_epoch"] = [self.best_epoch]
 
 
-def train_keras(ranker: "KerasRanker", train: Mapping[str, np.ndarray], y: np.ndarray, valid=None, *,
-                verbose: int = 0, tensorboard_dir: str | None = None) -> dict[str, list[float]]:
-    """Compile and fit ``ranker.model`` on packed arrays; returns the history dict."""
-    hp = ranker.hparams
-    model = ranker.model
+def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mapping[str, np.ndarray], y: np.ndarray,
+                valid=None, *, predict_fn: PredictFn | None = None, verbose: int = 0,
+                tensorboard_dir: str | None = None) -> dict[str, list[float]]:
+    """Compile and fit ``model`` on packed arrays; returns the history dict.
+
+    ``hparams``: the Keras ranker hyperparameters (``rankers.hparams.KerasHyperparameters``).
+    ``valid``: ``(packed, y, groups or None)`` scored after each epoch with ``predict_fn``
+    (packed arrays -> probabilities; required with ``valid``).
+    """
+    hp = hparams
+    if valid is not None and predict_fn is None:
+        raise ValueError("train_keras: validation data needs a predict_fn")
     if tensorboard_dir:
         try:
             import tensorboard  # noqa: F401
@@ -124,7 +131,7 @@ def train_keras(ranker: "KerasRanker", train: Mapping[str, np.ndarray], y: np.nd
         run_eagerly=False,
     )
     history: dict[str, list[float]] = {}
-    callbacks: list[tf.keras.callbacks.Callback] = [_ValidateAndStop(ranker, valid, hp["patience"], history, verbose)]
+    callbacks: list[tf.keras.callbacks.Callback] = [_ValidateAndStop(predict_fn, valid, hp["patience"], history, verbose)]
     if tensorboard_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir), update_freq="epoch"))
     model.fit(ds, epochs=int(hp["epochs"]), steps_per_epoch=steps, callbacks=callbacks,

@@ -8,11 +8,13 @@ import tensorflow as tf
 
 from core.space import FeatureSpace, Field
 from rankers import registry as R
-from rankers.kdcn import DialogueSelfAttention, KDCNRanker, UserStateCNN
+from rankers.kdcn import KDCNRanker
+from rankers.layers import DialogueSelfAttention, UserStateCNN
 from core.metrics import evaluate
 
 V, C, DIM = 300, 6, 16  # entities (pad + oov + 298), clusters, pretrained width
-FAST = dict(batch_size=256, dnn_hidden_units=[128, 128], jit_compile=False, steps_per_execution=8)
+FAST = dict(batch_size=256, dnn_hidden_units=[128, 128], cross_projection_dim=None, jit_compile=False,
+            steps_per_execution=8)
 
 
 def planted(n_groups=600, group=10, seed=0):
@@ -104,7 +106,7 @@ def test_kf_roles_and_registry(table):
     space = table[0]
     extra = FeatureSpace(space.fields + [Field("other_seq", "sequence", vocab_size=9, dim=3, vocab="words")],
                          space.pretrained)
-    r = R.build("kdcn", extra, config=False)
+    r = R.build("kdcn", extra)
     assert isinstance(r, KDCNRanker) and "kdcn" in R.available()
     assert [f.name for f in r.roles["user_state"]] == [
         "user_state__click", "user_state__cart", "user_state__favorite", "user_state__purchase"]
@@ -112,7 +114,7 @@ def test_kf_roles_and_registry(table):
     assert [f.name for f in r.roles["title"]] == ["dialogue_keywords__title"]
     assert [f.name for f in r.pooled_sequence_fields()] == ["other_seq"]
     with pytest.raises(ValueError, match="unknown sequence field"):
-        R.build("kdcn", space, config=False, query_fields=["nope"])
+        R.build("kdcn", space, query_fields=["nope"])
 
 
 # -- learning ------------------------------------------------------------------------------------------------
@@ -122,7 +124,7 @@ def test_kdcn_learns_planted_kf_signal_and_round_trips(table, tmp_path):
     # reference points on this table: teacher logit AUC ~0.76; DCN without the KF fields ~0.56
     teacher = evaluate(y[va], logit[va])["auc"]
     assert teacher > 0.72
-    r = R.build("kdcn", space, config=False, epochs=6, patience=2, **FAST)
+    r = R.build("kdcn", space, epochs=6, patience=2, **FAST)
     r.fit(_part(X, tr), y[tr], _part(X, va), y[va], g[va])
     auc = max(r.history_["val_auc"])
     assert auc > 0.63, r.history_["val_auc"]
@@ -145,11 +147,11 @@ def test_frozen_table_and_ablation(table):
     tr = np.flatnonzero(split == "train")[:512]
     Xs, ys = _part(X, tr), y[tr]
     small = {**FAST, "dnn_hidden_units": [32]}
-    frozen = R.build("kdcn", space, config=False, epochs=1, freeze_pretrained=True, **small).fit(Xs, ys)
+    frozen = R.build("kdcn", space, epochs=1, freeze_pretrained=True, **small).fit(Xs, ys)
     np.testing.assert_array_equal(_table_weights(frozen), space.pretrained["ckg_entity"])
     # no pretrained matrix: random kg_dim-wide table ("DCN + KF features without pretraining")
     bare = FeatureSpace(space.fields, {})
-    abl = R.build("kdcn", bare, config=False, epochs=1, kg_dim=8, **small).fit(Xs, ys)
+    abl = R.build("kdcn", bare, epochs=1, kg_dim=8, **small).fit(Xs, ys)
     w = _table_weights(abl)
     assert w.shape == (V, 8) and np.isfinite(abl.predict(Xs)).all()
 
@@ -200,15 +202,14 @@ def test_kf_pipeline_to_kdcn(tmp_path):
     click = X["user_state__click"][u1][0]
     assert (click[:2] >= 2).all() and (click[2:] == 0).all()
     assert (X["dialogue_keywords__title"] >= 2).any(axis=1).all()  # every candidate title has a CKG keyword
-    r = R.build("kdcn", space, config=False, epochs=1, **FAST).fit(X, y)
+    r = R.build("kdcn", space, epochs=1, **FAST).fit(X, y)
     p = r.predict(X)
     assert p.shape == (len(y),) and np.isfinite(p).all()
 
 
-def test_yaml_config_matches_defaults():
-    from rankers.config import load_model_config
-
-    cfg = load_model_config("kdcn")
-    assert set(cfg) == set(KDCNRanker.defaults), "configs/models/kdcn.yaml out of sync with KDCNRanker.defaults"
-    assert cfg["n_cross"] == 4 and cfg["dnn_hidden_units"] == [512, 512] and cfg["attention_heads"] == 4
-    assert cfg["user_state_kernel_heights"] == [2, 4]
+def test_yaml_config_extends_dcn():
+    """kdcn.yaml starts from dcn.yaml (itself from base.yaml): the paper's settings."""
+    hp = R.build("kdcn", FeatureSpace([Field("a", "dense")])).hparams
+    assert hp["n_cross"] == 4 and hp["dnn_hidden_units"] == [512, 512] and hp["attention_heads"] == 4
+    assert hp["user_state_kernel_heights"] == [2, 4] and hp["batch_size"] == 512 and hp["jit_compile"] is False
+    assert hp["embedding_dim"] == 16 and hp["cross_projection_dim"] == 64

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from core.space import FeatureInputError, FeatureSpace, Field
 from rankers.config import load_model_config
+from rankers.hparams import HyperparameterError
 from rankers.registry import available, build, get, load
 from synth.planted import planted_table
 
@@ -19,8 +20,9 @@ MODELS = ["lr", "dnn", "wide_deep", "deepfm", "fgcnn", "dcn", "gbdt"]
 FAST = {"epochs": 5, "batch_size": 256, "learning_rate": 0.005, "patience": 5, "jit_compile": False,
         "steps_per_execution": 1}
 SMALL = {
-    "fgcnn": {"conv_filters": [8, 8], "conv_kernel_width": [3, 3], "new_maps": [2, 2], "pooling_width": [2, 2]},
-    "dcn": {"n_cross": 2, "dnn_hidden_units": [64, 64]},
+    "fgcnn": {"conv_filters": [8, 8], "conv_kernel_width": [3, 3], "new_maps": [2, 2], "pooling_width": [2, 2],
+              "dnn_precision": "float32"},
+    "dcn": {"n_cross": 2, "dnn_hidden_units": [64, 64], "cross_projection_dim": None},
     "gbdt": {"max_iter": 100, "n_threads": 1},
 }
 MIN_AUC = {"deepfm": 0.77, "fgcnn": 0.77}
@@ -42,7 +44,7 @@ def trained(table):
     Xva, yva, gva = table.part("valid")
     out = {}
     for name in MODELS:
-        r = build(name, table.space, config=False, **hp(name))
+        r = build(name, table.space, **hp(name))
         with pytest.warns(UserWarning) if name == "gbdt" else _nullcontext():
             out[name] = r.fit(Xtr, ytr, Xva, yva, gva)
     return out
@@ -60,18 +62,8 @@ def test_registry_lists_models():
     assert set(MODELS) <= set(available())
     with pytest.raises(KeyError, match="unknown ranker"):
         get("nope")
-    with pytest.raises(TypeError, match="unknown hyperparameter"):
-        build("deepfm", FeatureSpace([Field("a", "dense")]), config=False, no_such_hparam=1)
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_yaml_config_is_complete(name):
-    cfg = load_model_config(name)
-    assert set(cfg) == set(get(name).defaults), f"configs/models/{name}.yaml out of sync with defaults"
-    r = build(name, FeatureSpace([Field("a", "dense")]))
-    assert r.hparams == {**get(name).defaults, **cfg}
-    if name == "dcn":
-        assert cfg["n_cross"] == 4 and cfg["dnn_hidden_units"] == [512, 512]
+    with pytest.raises(HyperparameterError, match=r"rankers.registry.build\('deepfm'\): no_such_hparam: unknown"):
+        build("deepfm", FeatureSpace([Field("a", "dense")]), no_such_hparam=1)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -128,15 +120,15 @@ def test_seed_reproducibility(table):
     Xva, yva, gva = table.part("valid")
     Xtr, ytr = {k: v[:3000] for k, v in Xtr.items()}, ytr[:3000]
     kw = hp("deepfm", epochs=2, dnn_dropout=0.1)
-    a = build("deepfm", table.space, config=False, **kw).fit(Xtr, ytr, Xva, yva, gva)
-    b = build("deepfm", table.space, config=False, **kw).fit(Xtr, ytr, Xva, yva, gva)
+    a = build("deepfm", table.space, **kw).fit(Xtr, ytr, Xva, yva, gva)
+    b = build("deepfm", table.space, **kw).fit(Xtr, ytr, Xva, yva, gva)
     assert a.history_["val_auc"] == b.history_["val_auc"]
     assert a.history_["loss"] == b.history_["loss"]
     np.testing.assert_array_equal(a.predict(Xva), b.predict(Xva))
-    w0 = [w.copy() for w in build("deepfm", table.space, config=False, **kw).build_model().get_weights()]
-    w7 = build("deepfm", table.space, config=False, **{**kw, "seed": 7}).build_model().get_weights()
+    w0 = [w.copy() for w in build("deepfm", table.space, **kw).build_model().get_weights()]
+    w7 = build("deepfm", table.space, **{**kw, "seed": 7}).build_model().get_weights()
     assert not all(np.array_equal(x, y) for x, y in zip(w0, w7))
-    w0b = build("deepfm", table.space, config=False, **kw).build_model().get_weights()
+    w0b = build("deepfm", table.space, **kw).build_model().get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(w0, w0b))
 
 
@@ -147,8 +139,8 @@ def test_xla_training_learns_is_reproducible_and_predicts_in_chunks(name, table,
     Xtr, ytr, _ = table.part("train")
     Xva, yva, gva = table.part("valid")
     kw = hp(name, jit_compile=True, steps_per_execution=4, predict_batch_size=1000)
-    a = build(name, table.space, config=False, **kw).fit(Xtr, ytr, Xva, yva, gva)
-    b = build(name, table.space, config=False, **kw).fit(Xtr, ytr, Xva, yva, gva)
+    a = build(name, table.space, **kw).fit(Xtr, ytr, Xva, yva, gva)
+    b = build(name, table.space, **kw).fit(Xtr, ytr, Xva, yva, gva)
     assert max(a.history_["val_auc"]) > MIN_AUC.get(name, 0.73)
     assert a.history_["val_auc"] == b.history_["val_auc"]
     n = 1000 + 337  # one full chunk + a partial one
@@ -189,7 +181,7 @@ def test_input_errors(trained, table):
         r.predict({**Xte, "c0": Xte["c0"].astype(np.float32)})
     Xtr, ytr, _ = table.part("train")
     with pytest.raises(FeatureInputError, match="'s0'"):
-        build("lr", table.space, config=False).fit({**Xtr, "s0": Xtr["s0"][:, :2]}, ytr)
+        build("lr", table.space).fit({**Xtr, "s0": Xtr["s0"][:, :2]}, ytr)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +199,7 @@ def test_space_without_categorical_fields(name, no_cat_table, tmp_path):
     extra = {"max_iter": 5} if name == "gbdt" else {"epochs": 1}
     if name == "dnn":
         extra["pretrained_trainable"] = False
-    r = build(name, t.space, config=False, **hp(name, **extra))
+    r = build(name, t.space, **hp(name, **extra))
     if name == "lr":  # optional TensorBoard logging (tensorboard is not a project dependency)
         try:
             import tensorboard  # noqa: F401
@@ -237,7 +229,7 @@ def test_dense_only_and_categorical_only_spaces_build(name, table):
     X, _, _ = table.part("valid")
     for names in (["d0", "d1", "d2"], ["c0", "c1", "c2"], ["c0"]):
         space = table.space.subset(names)
-        r = build(name, space, config=False, **hp(name))
+        r = build(name, space, **hp(name))
         r.build_model()
         from rankers import inputs as rin
 
@@ -284,7 +276,7 @@ def test_custom_ranker_with_auto_named_layers(table):
             return self.linear_logit(x) + FM()(v) + tf.keras.layers.Dense(1)(self.dense_input(x))
 
     tf.keras.backend.clear_session()  # the next Dense is auto-named 'dense'
-    r = TinyFM(table.space, **FAST)
+    r = TinyFM(table.space, **{**load_model_config("base"), **FAST})
     r.build_model()
     X, _, _ = table.part("valid")
     from rankers import inputs as rin
