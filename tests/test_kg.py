@@ -17,60 +17,7 @@ from features.kg.pretrain import (
 )
 from features.registry import get_kind
 from features.text import Tokenizer, lexicon_from_items
-from core.corpus import Corpus
-
-
-# -- a tiny hand-written corpus (counts below are checked by hand) ------------------------------------------
-def tiny_corpus() -> Corpus:
-    users = pd.DataFrame({
-        "user_id": ["U1", "U2", "U3"],
-        "sex": ["男", "女", None],
-        "age": [20.0, 35.0, 50.0],
-        "top3_categories_recent": [["手机", "耳机"], ["手机"], []],
-    })
-    items = pd.DataFrame({
-        "item_id": ["I1", "I2", "I3", "I4"],
-        "category": ["手机", "手机", "耳机", "耳机"],
-        "shop_id": ["S1", "S1", "S2", "S2"],
-        "title": ["华为 手机 拍照 黑色", "小米 手机 拍照 白色", "蓝牙 耳机 降噪 黑色", "蓝牙 耳机 运动"],
-        "price": [3999.0, 1999.0, 299.0, None],
-    })
-    item_attrs = pd.DataFrame({
-        "item_id": ["I1", "I1", "I2", "I2", "I3", "I3", "I4"],
-        "name": ["颜色", "品牌", "颜色", "品牌", "颜色", "品牌", "颜色"],
-        "value": ["黑色", "华为", "白色", "小米", "黑色", "华为", "白色"],
-    })
-    sessions = pd.DataFrame({"session_id": ["D1", "D2"], "user_id": ["U1", "U2"], "shop_id": ["S1", "S2"]})
-    turns = pd.DataFrame({
-        "session_id": ["D1", "D1", "D1", "D1", "D2", "D2", "D2"],
-        "turn_idx": [0, 1, 2, 3, 0, 1, 2],
-        "role": ["user", "staff", "user", "staff", "user", "staff", "user"],
-        "text": ["想要 拍照 手机", "您好", "黑色 华为 手机", "推荐 这款", "蓝牙 耳机 降噪", "推荐", "运动 耳机"],
-        "intent": ["ask_rec", None, "ask_attr", None, "ask_rec", None, "ask_attr"],
-        "recommend": [False, False, False, True, False, True, False],
-        "pref_annotated": [False] * 7,
-    })
-    turn_items = pd.DataFrame({"session_id": ["D1"], "turn_idx": [3], "item_id": ["I1"]})
-    pref_words = pd.DataFrame({"session_id": ["D1"], "turn_idx": [2], "text": ["黑色"], "type": ["descriptive"]})
-    behaviors = pd.DataFrame({
-        "user_id": ["U1", "U1", "U1", "U2", "U1"],
-        "type": ["click", "click", "cart", "purchase", "click"],
-        "item_id": ["I1", "I3", "I2", "I4", "I9"],  # I9 is not in the item KB -> OOV
-        "ts": [1, 2, 3, 4, 5],
-    })
-    samples = pd.DataFrame({
-        "sample_id": ["X1", "X2"], "session_id": ["D1", "D2"], "user_id": ["U1", "U2"],
-        "turn": [3, 1], "label_item": ["I1", "I3"], "split": ["train", "valid"],
-    })
-    candidates = pd.DataFrame({
-        "sample_id": ["X1", "X1", "X2", "X2"], "position": [0, 1, 0, 1],
-        "item_id": ["I1", "I2", "I3", "I4"], "label": pd.array([1, 0, 1, 0], dtype="int8"),
-    })
-    return Corpus(users, items, item_attrs, sessions, turns, turn_items, pref_words, behaviors, samples, candidates)
-
-
-def tiny_kg_corpus() -> Corpus:
-    return tiny_corpus()
+from tests.fixtures import kg_corpus
 
 
 GP = GraphParams(min_value_count=2, min_keyword_df=1)
@@ -84,7 +31,7 @@ def _named(g: CKG) -> pd.DataFrame:
 
 # -- construction --------------------------------------------------------------------------------------------
 def test_ckg_triple_types_and_counts():
-    g = build_ckg(tiny_corpus(), GP, Tokenizer())
+    g = build_ckg(kg_corpus(), GP, Tokenizer())
     st = g.stats()
     assert st["triples_by_relation"] == {
         "user.has.user_tag": 8,  # U1: sex, age, 2 top3 tags; U2: sex, age, 1 tag; U3: age only (None, [])
@@ -114,30 +61,30 @@ def test_ckg_triple_types_and_counts():
 
 
 def test_rare_values_dropped_and_context_only():
-    g = build_ckg(tiny_corpus(), GP, Tokenizer())
+    g = build_ckg(kg_corpus(), GP, Tokenizer())
     assert "value:品牌=小米" not in g.entity_index and "value:颜色=黑色" in g.entity_index
-    g1 = build_ckg(tiny_corpus(), GraphParams(min_value_count=1, min_keyword_df=1), Tokenizer())
+    g1 = build_ckg(kg_corpus(), GraphParams(min_value_count=1, min_keyword_df=1), Tokenizer())
     assert "value:品牌=小米" in g1.entity_index
     assert g1.stats()["triples_by_relation"]["item.has.value"] == 7
-    g3 = build_ckg(tiny_corpus(), GraphParams(min_value_count=3, min_keyword_df=1), Tokenizer())
+    g3 = build_ckg(kg_corpus(), GraphParams(min_value_count=3, min_keyword_df=1), Tokenizer())
     assert not any(e.startswith("value:") for e in g3.entities)
     # 运动 is said only after D2's recommendation turn: a title keyword, never an intention keyword
     named = _named(g)
     assert not ((named.r == "intention.has.keyword") & (named.t == "keyword:运动")).any()
     assert ((named.r == "item.has_title_word.keyword") & (named.t == "keyword:运动")).any()
-    g_all = build_ckg(tiny_corpus(), GraphParams(min_value_count=2, min_keyword_df=1, conversation_turns="all"), Tokenizer())
+    g_all = build_ckg(kg_corpus(), GraphParams(min_value_count=2, min_keyword_df=1, conversation_turns="all"), Tokenizer())
     named = _named(g_all)
     assert ((named.h == "intention:D2|ask_attr") & (named.t == "keyword:运动")).any()
 
 
 def test_global_intentions():
-    g = build_ckg(tiny_corpus(), GraphParams(min_value_count=2, min_keyword_df=1, intention_scope="global"), Tokenizer())
+    g = build_ckg(kg_corpus(), GraphParams(min_value_count=2, min_keyword_df=1, intention_scope="global"), Tokenizer())
     assert [e for e in g.entities if e.startswith("intention:")] == ["intention:ask_attr", "intention:ask_rec"]
     assert "intention.is_a.intent" not in g.relations
 
 
 def test_save_load_and_stats_cli(tmp_path, capsys):
-    g = build_ckg(tiny_corpus(), GP, Tokenizer())
+    g = build_ckg(kg_corpus(), GP, Tokenizer())
     g.save(tmp_path)
     h = CKG.load(tmp_path)
     assert h.entities == g.entities and h.relations == g.relations
@@ -149,7 +96,7 @@ def test_save_load_and_stats_cli(tmp_path, capsys):
 
 
 def test_lookup_unknown_is_oov():
-    g = build_ckg(tiny_corpus(), GP, Tokenizer())
+    g = build_ckg(kg_corpus(), GP, Tokenizer())
     ids = g.lookup(pd.Series(["item:I1", "item:NOPE", "<pad>", None]))
     assert ids.tolist() == [g.entity_index["item:I1"], 1, 1, 1]
 
@@ -254,7 +201,7 @@ def test_build_and_pretrain_exports(tmp_path):
     from gensim.models import KeyedVectors
 
     p = CKGParams(min_value_count=2, min_keyword_df=1, epochs=2, dim=16)
-    g = build_and_pretrain(tiny_corpus(), tmp_path, p, tokenizer=Tokenizer())
+    g = build_and_pretrain(kg_corpus(), tmp_path, p, tokenizer=Tokenizer())
     emb = load_entity_embeddings(tmp_path)
     assert emb.shape == (g.num_entities, 16) and emb.dtype == np.float32
     assert not emb[:2].any() and np.abs(emb[2:]).sum(1).min() > 0
@@ -275,7 +222,7 @@ def _ctx(corpus, tmp_path, lexicon=None):
 
 
 def test_kf_kinds_share_one_resource_and_outputs(tmp_path):
-    corpus = tiny_corpus()
+    corpus = kg_corpus()
     ctx = _ctx(corpus, tmp_path)
     us, dk = get_kind("user_state"), get_kind("dialogue_keywords")
     pu, pd_ = us.params(ckg=CKG_BLOCK, maxlen=3), dk.params(ckg=CKG_BLOCK, query_len=4, title_len=3)
@@ -313,14 +260,14 @@ def test_kf_kinds_share_one_resource_and_outputs(tmp_path):
 
 
 def test_kf_unseen_users_items_keywords_map_to_oov(tmp_path):
-    corpus = tiny_corpus()
+    corpus = kg_corpus()
     ctx = _ctx(corpus, tmp_path)
     us, dk = get_kind("user_state"), get_kind("dialogue_keywords")
     pu, pd_ = us.params(ckg=CKG_BLOCK), dk.params(ckg=CKG_BLOCK)
     su, sd = us.fit(ctx, pu), dk.fit(ctx, pd_)
     # a scoring corpus: new user U9 with a click on a new item I8 and the known I2; a new candidate
     # item I8 whose title mixes known and unseen words; an utterance with an unseen word
-    new = tiny_corpus()
+    new = kg_corpus()
     new.items = pd.concat([new.items, pd.DataFrame({"item_id": ["I8"], "category": ["平板"], "shop_id": ["S9"],
                                                      "title": ["平板 蓝牙 键盘"], "price": [999.0]})], ignore_index=True)
     new.sessions = pd.DataFrame({"session_id": ["D9"], "user_id": ["U9"], "shop_id": ["S9"]})

@@ -8,7 +8,7 @@ from features.materialize import FeaturePipeline
 from core.space import OOV_ID, PAD_ID
 from features.spec import load_spec
 from core.corpus import Corpus
-from tests.conftest import tiny_records
+from tests.fixtures import tiny_records
 
 SPEC = """\
 version: 1

@@ -9,53 +9,7 @@ from features.preferences import (
     preferences_for_context,
     rejected_value,
 )
-from core.corpus import Corpus
-
-
-def make_corpus(items, sessions, samples) -> Corpus:
-    """A Corpus straight from DataFrames (column CONTRACT of core.corpus).
-
-    items: {item_id: (category, title, {attribute: value})}
-    sessions: {session_id: [(role, text, prefs)]} -- prefs None = not annotated, else [(text, type)]
-    samples: [(sample_id, session_id, turn, [candidates], label_item, split)]
-    """
-    it = pd.DataFrame(
-        [(i, c, "S", t, float(k)) for k, (i, (c, t, _)) in enumerate(items.items())],
-        columns=["item_id", "category", "shop_id", "title", "price"],
-    )
-    attrs = pd.DataFrame(
-        [(i, n, v) for i, (_, _, a) in items.items() for n, v in a.items()], columns=["item_id", "name", "value"]
-    )
-    turns, pw = [], []
-    for sid, ts in sessions.items():
-        for k, (role, text, prefs) in enumerate(ts):
-            turns.append((sid, k, role, text, None, None, prefs is not None))
-            pw += [(sid, k, w, ty) for w, ty in (prefs or [])]
-    turns = pd.DataFrame(
-        turns, columns=["session_id", "turn_idx", "role", "text", "intent", "recommend", "pref_annotated"]
-    )
-    pw = pd.DataFrame(pw, columns=["session_id", "turn_idx", "text", "type"])
-    smp = pd.DataFrame(
-        [(x, s, "U", t, lab, sp) for x, s, t, _, lab, sp in samples],
-        columns=["sample_id", "session_id", "user_id", "turn", "label_item", "split"],
-    )
-    cands = pd.DataFrame(
-        [(x, p, i, int(i == lab)) for x, _, _, cs, lab, _ in samples for p, i in enumerate(cs)],
-        columns=["sample_id", "position", "item_id", "label"],
-    ).astype({"label": "int8"})
-    empty = lambda *c: pd.DataFrame({k: pd.Series(dtype=object) for k in c})  # noqa: E731
-    return Corpus(
-        users=pd.DataFrame({"user_id": ["U"]}),
-        items=it,
-        item_attrs=attrs,
-        sessions=pd.DataFrame({"session_id": list(sessions), "user_id": "U", "shop_id": "S"}),
-        turns=turns,
-        turn_items=empty("session_id", "turn_idx", "item_id"),
-        pref_words=pw,
-        behaviors=empty("user_id", "type", "item_id", "ts"),
-        samples=smp,
-        candidates=cands,
-    )
+from tests.fixtures import make_corpus
 
 
 ITEMS = {
@@ -161,7 +115,7 @@ def test_annotation_first_extraction_otherwise_and_no_leakage(tmp_path):
             ("staff", "那这款", None),
         ]
     }
-    c = make_corpus(ITEMS, sessions, [("X1", "C", 4, ["G", "B"], "B", "train"), ("X2", "C", 6, ["G"], "G", "test")])
+    c = make_corpus(ITEMS, sessions, [("X1", "C", 4, ["G", "B"], "B", "train"), ("X2", "C", 6, ["G"], "G", "train")])
     prefs = preferences_for_context(_ctx(c, tmp_path))
     got = {(r.sample_id, r.turn_idx, r.text, r.type) for r in prefs.itertuples()}
     assert got == {

@@ -6,7 +6,8 @@ from gensim.models import KeyedVectors
 import features.wordvec as wv
 from features.context import FeatureContext
 from features.text import Tokenizer
-from tests.test_preferences import ITEMS, make_corpus
+from tests.fixtures import make_corpus
+from tests.test_preferences import ITEMS
 
 
 def test_cooccurrence_distance_weighting_symmetry_and_sentence_boundaries():
