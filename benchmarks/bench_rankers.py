@@ -108,7 +108,7 @@ def econvrec_table(feature_set: str, config: str = "econvrec_rank") -> FeatureTa
 def model_hparams(name: str, args) -> dict:
     hp = {"embedding_dim": args.embedding_dim, "batch_size": args.batch_size, "epochs": args.epochs,
           "learning_rate": args.learning_rate, "seed": args.seed, "dnn_dropout": 0.0, "l2_dnn": 0.0,
-          "l2_embedding": 0.0, "patience": args.epochs}
+          "l2_embedding": 0.0, "patience": args.epochs, "dnn_precision": "float32"}
     if name == "dcn":  # full-rank cross matrices = DeepCTR's cross_parameterization='matrix'
         hp.update(n_cross=4, dnn_hidden_units=[512, 512], cross_projection_dim=None)
     else:
@@ -179,8 +179,8 @@ def run_ours(name: str, table: FeatureTable, hp: dict, extra: dict) -> dict:
     Xtr, ytr, _ = table.part("train")
     Xva, yva, gva = table.part("valid")
     Xte, yte, gte = table.part("test")
-    # config=False: class defaults + the pinned hparams, so edits of configs/models/*.yaml cannot make
-    # the two sides differ
+    # configs/models/*.yaml + the pinned hparams (model_hparams pins everything the peer has too, so
+    # edits of the YAML files cannot make the two sides differ)
     r = build(name, table.space, config=False, **{**hp, **extra})
     t = time.perf_counter()
     r.fit(Xtr, ytr, Xva, yva, gva)
