@@ -63,23 +63,40 @@ class RequestBootstrap:
         self.n_rows = np.bincount(self.gcode, minlength=n_req).astype(np.float64)
 
     def replicates(self, scores) -> dict[str, np.ndarray]:
-        """``metric -> (B,)`` values of every metric in :data:`METRICS` on each replicate."""
-        s = _as_1d("scores", scores, np.float64)
-        if len(s) != len(self.y):
-            raise ValueError(f"scores has {len(s)} rows, the bootstrap was set up for {len(self.y)}")
+        """``metric -> (B,)`` values of every metric in :data:`METRICS` on each replicate.
+
+        ``scores``: one score per row, or ``(n_seeds, rows)``: then each replicate's value is the
+        mean over the seeds of the metric (every metric is linear in its per-request parts given
+        the weights, so the parts are averaged first and the weights applied once)."""
+        S = np.asarray(scores, dtype=np.float64)
+        S = S[None, :] if S.ndim == 1 else S
+        if S.ndim != 2 or S.shape[1] != len(self.y):
+            raise ValueError(f"scores must have {len(self.y)} rows (or shape (seeds, {len(self.y)})), got {S.shape}")
+        parts = [self._parts(s) for s in S]
+        mean = {k: np.mean([p[k] for p in parts], axis=0) for k in parts[0]}
         W = self.weights
-        out = {"auc": self._auc(s)}
+        has = self.n_pos > 0
+        Wp = W[:, has]
+        pairs = np.sum([p["pairs"] for p in parts], axis=0)  # summed: half-integers, exact in float32
+        del mean["pairs"]
+        out = {"auc": self._auc(pairs) / len(parts),
+               "logloss": (W @ mean.pop("loss")) / (W @ self.n_rows)}
+        for name, v in mean.items():
+            out[name] = (Wp @ v[has]) / Wp.sum(axis=1)
+        return {m: out[m] for m in METRICS}
+
+    def _parts(self, s: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-request parts of every metric: ``pairs`` (the ``M`` matrix), ``loss`` (summed row
+        losses) and the group metrics' per-request values."""
         p = np.clip(s, 1e-7, 1 - 1e-7)
         row_loss = -np.where(self.y > 0, np.log(p), np.log1p(-p))
-        out["logloss"] = (W @ np.bincount(self.gcode, weights=row_loss, minlength=W.shape[1])) / (W @ self.n_rows)
-        per_request, has = group_values(self.y, s, self.gcode)
-        Wp = W[:, has]
-        denom = Wp.sum(axis=1)
-        for name, v in per_request.items():
-            out[name] = (Wp @ v[has]) / denom
-        return out
+        per_request, _ = group_values(self.y, s, self.gcode)
+        return {"pairs": self._pair_matrix(s), "loss": np.bincount(self.gcode, weights=row_loss,
+                                                                   minlength=len(self.request_ids)),
+                **per_request}
 
-    def _auc(self, s: np.ndarray) -> np.ndarray:
+    def _pair_matrix(self, s: np.ndarray) -> np.ndarray:
+        """``M[h, g]``: (positive of request h, negative of request g) pairs in the right order, ties 1/2."""
         G = len(self.request_ids)
         pos = self.y > 0
         ps, pg = s[pos], self.gcode[pos]
@@ -100,8 +117,13 @@ class RequestBootstrap:
         req, first = np.unique(pg[by_req], return_index=True)
         M = np.zeros((G, G))
         M[req] = np.add.reduceat(below[:, by_req], first, axis=1).T if P else 0.0
+        return M
+
+    def _auc(self, M: np.ndarray) -> np.ndarray:
+        G = len(self.request_ids)
         W = self.weights
-        # M holds half-integers and W small counts: float32 sums them exactly below 2**22, twice as fast
+        # M holds half-integers and W small counts: float32 sums them exactly while the row sums stay
+        # below 2**22, and runs twice as fast
         exact32 = G * (M.max(initial=0) + 1) * W.max(initial=0) < 2**22
         dt = np.float32 if exact32 else np.float64
         num = ((W.astype(dt) @ M.astype(dt)) * W).sum(axis=1, dtype=np.float64)

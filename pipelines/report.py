@@ -36,7 +36,7 @@ def summarise(run: RunDir, results: list[dict], first_seed: int, n_boot: int = N
         by_pair.setdefault(_pair_key(r), []).append(r)
     boot, reference, reps = None, None, {}
     for key, runs in by_pair.items():
-        per_seed_reps = []
+        per_seed_scores = []
         for r in runs:
             path = run.predictions(*key, None if r["seed"] == first_seed else r["seed"])
             if not path.exists():
@@ -49,9 +49,9 @@ def summarise(run: RunDir, results: list[dict], first_seed: int, n_boot: int = N
                 p = reference.merge(p, on=["sample_id", "item_id"], how="left", validate="one_to_one")
                 if p["score"].isna().any():
                     raise ValueError(f"{path}: test rows differ from the other pairs' (cannot pair the bootstrap)")
-            per_seed_reps.append(boot.replicates(p["score"].to_numpy()))
-        if per_seed_reps:
-            reps[key] = {m: np.mean([x[m] for x in per_seed_reps], axis=0) for m in METRICS}
+            per_seed_scores.append(p["score"].to_numpy())
+        if per_seed_scores:
+            reps[key] = boot.replicates(np.stack(per_seed_scores))  # replicates of the mean over seeds
     rows = []
     for key, runs in by_pair.items():
         row = {"model": key[0], "feature_set": key[1], "seeds": [r["seed"] for r in runs],

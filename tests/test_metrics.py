@@ -160,3 +160,17 @@ def test_paired_difference():
 def test_ci95_percentiles():
     assert ci95(np.arange(1001.0)) == pytest.approx([25.0, 975.0])
     assert ci95(np.array([np.nan, 1.0, 1.0])) == [1.0, 1.0]
+
+
+def test_bootstrap_over_seeds_is_the_mean_of_each_seeds_replicates():
+    rng = np.random.default_rng(5)
+    n_req, per = 60, 8
+    y = np.zeros((n_req, per), int)
+    y[:, 0] = 1
+    g = np.repeat(np.arange(n_req), per)
+    seeds = np.round(rng.random((3, n_req * per)), 2)  # three "training seeds", with ties
+    boot = RequestBootstrap(y.ravel(), g, n_boot=50, seed=2)
+    together = boot.replicates(seeds)
+    apart = [boot.replicates(s) for s in seeds]
+    for m in METRICS:
+        assert together[m] == pytest.approx(np.mean([a[m] for a in apart], axis=0), rel=1e-12, abs=1e-12), m
