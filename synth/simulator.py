@@ -67,7 +67,6 @@ class Simulator:
                 first_cat[u] = cat_choice[si]
         self.first_cat = np.where(first_cat < 0, interest[:, 0], first_cat)
         self.session_user = users
-        self.session_cat = cat_choice
         for si in range(n):
             cl = cats_by[int(cat_choice[si])]
             k = int(cl[rng.choice(len(cl), p=C.cat_size[cl] / C.cat_size[cl].sum())])
