@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from core.corpus.records import (ADAPTERS, ID_FIELD, LIST_PROFILE_FIELDS, NUMERIC_PROFILE_FIELDS, PROFILE_FIELDS,
-                                 SPLIT_RATIOS, CorpusError, Problem, integral, problem_of)
+                                 SPLIT_RATIOS, CorpusError, Problem, Record, integral, problem_of)
 from core.io import write_json
 
 log = logging.getLogger("core.corpus")
@@ -91,7 +91,7 @@ class _Index:
 
 @dataclass
 class _Parsed:
-    """One record after the schema check."""
+    """One record after the schema check: its model, or the problems that kept it from one."""
 
     file: str
     line: int
@@ -129,7 +129,7 @@ def _parse(name: str, t: RawTable) -> list[_Parsed]:
     return out
 
 
-Refs = Callable[[dict], Iterable[tuple[str, "_Index", str]]]  # record -> (field, target index, referenced id)
+Refs = Callable[[dict], Iterable[tuple[str, _Index, str]]]  # record -> (field, target index, referenced id)
 Check = Callable[[_Parsed], list[Problem]]
 
 
@@ -275,16 +275,16 @@ def _behaviors_table(kept: list[_Parsed]) -> pd.DataFrame:
                          "item_id": _str_col([m.item_id for m in ms]), "ts": _int_col([m.ts for m in ms])})
 
 
-def split_for_session(session_id: str, seed: int = 0) -> str:
-    """The 8:1:1 split of a session without an explicit one: a seeded hash of its id, so it does
-    not depend on file order or on the other sessions of the corpus."""
+def split_for_session(session_id: str, seed: int = 0, ratios: tuple[float, float, float] = SPLIT_RATIOS) -> str:
+    """The train:valid:test split (``ratios``, 8:1:1 by default) of a session without an explicit
+    one: a seeded hash of its id, so it does not depend on file order or on the other sessions."""
     h = hashlib.blake2b(f"{seed}\x1f{session_id}".encode(), digest_size=8).digest()
     u = int.from_bytes(h, "big") / 2.0 ** 64
-    return "train" if u < SPLIT_RATIOS[0] else ("valid" if u < SPLIT_RATIOS[0] + SPLIT_RATIOS[1] else "test")
+    return "train" if u < ratios[0] else ("valid" if u < ratios[0] + ratios[1] else "test")
 
 
 def _samples_tables(kept: list[_Parsed], session_user: dict[str, str], explicit: dict[str, tuple[str, int]],
-                    seed: int):
+                    seed: int, split_ratios: tuple[float, float, float] = SPLIT_RATIOS):
     """Samples without a split take their session's explicit one, else the seeded hash split."""
     n_assigned = 0
     s_split = []
@@ -297,7 +297,7 @@ def _samples_tables(kept: list[_Parsed], session_user: dict[str, str], explicit:
             ses = m.session_id
             split = explicit[ses][0] if ses in explicit else cache.get(ses)
             if split is None:
-                split = cache[ses] = split_for_session(ses, seed)
+                split = cache[ses] = split_for_session(ses, seed, split_ratios)
         s_split.append(split)
     samples = pd.DataFrame({
         "sample_id": _str_col([m.sample_id for m in ms]), "session_id": _str_col([m.session_id for m in ms]),
@@ -320,7 +320,8 @@ def _samples_tables(kept: list[_Parsed], session_user: dict[str, str], explicit:
 # the one build path
 # ------------------------------------------------------------------------------------------------
 def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
-                 report_path: str | Path | None) -> tuple[dict[str, pd.DataFrame], dict]:
+                 report_path: str | Path | None,
+                 split_ratios: tuple[float, float, float] = SPLIT_RATIOS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Validate the five source tables and normalise them into the ten corpus tables.
     Returns (tables by name, meta); raises :class:`CorpusError` under ``policy="strict"``."""
     if policy not in ("strict", "skip"):
@@ -411,7 +412,8 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
     tables["sessions"], tables["turns"], tables["turn_items"], tables["pref_words"] = _sessions_tables(kept_sessions)
     tables["behaviors"] = _behaviors_table(kept_behaviors)
     session_user = {k: v[0] for k, v in roles.items()}
-    tables["samples"], tables["candidates"], n_assigned = _samples_tables(kept_samples, session_user, explicit, seed)
+    tables["samples"], tables["candidates"], n_assigned = _samples_tables(
+        kept_samples, session_user, explicit, seed, split_ratios)
     meta = {
         "source": source,
         "policy": policy,
