@@ -7,9 +7,9 @@
   (``local_files_only=True``).
 
 :class:`EmbeddingCache` encodes every *distinct* text once and keeps the vectors on disk under
-``<cache>/embeddings/<encoder key>/``, keyed by ``sha1(text)``: every batch of new texts becomes one
-shard directory ``shard-<uuid>/`` with ``hashes.npy`` (``S20`` digests) and ``vectors.npy``
-(float32), written into a temporary directory and renamed, so concurrent writers never clash and a
+``<cache>/embeddings/<encoder key>/``, keyed by ``sha1(text)``: new texts are encoded shortest first
+and every 2,048 of them become one shard directory ``shard-<uuid>/`` with ``hashes.npy`` (``S20``
+digests) and ``vectors.npy`` (float32), written into a temporary directory and renamed, so concurrent writers never clash and a
 reader never sees half a shard. A rerun encodes nothing new.
 """
 from __future__ import annotations
@@ -156,6 +156,9 @@ def _safe_key(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+SHARD_TEXTS = 2048  # texts per shard written while encoding (what an interrupted run keeps)
+
+
 class EmbeddingCache:
     """Distinct-text embedding cache on disk (see the module doc)."""
 
@@ -255,24 +258,30 @@ class EmbeddingCache:
         return np.array([get(h.tobytes(), -1) for h in H], dtype=np.int64)
 
     def _encode_missing(self, texts: list[str], H: np.ndarray) -> None:
+        """Encode ``texts`` in batches of similar length (a padding encoder pads each batch to its
+        longest text) and save a shard every ``SHARD_TEXTS`` texts, so an interrupted cold run
+        keeps what it has encoded."""
         from tqdm.auto import tqdm
 
-        out = []
+        by_length = np.argsort([len(x) for x in texts], kind="stable")
         bar = tqdm(
             total=len(texts), desc=f"encoding ({self.encoder.name})", unit="text", disable=not self.show_progress,
             leave=False,
         )
         try:
-            for s in range(0, len(texts), self.batch_size):
-                batch = texts[s : s + self.batch_size]
-                out.append(np.asarray(self.encoder.encode(batch), dtype=np.float32))
-                self.n_encoded += len(batch)
-                bar.update(len(batch))
+            for c in range(0, len(texts), SHARD_TEXTS):
+                chunk = by_length[c : c + SHARD_TEXTS]
+                out = []
+                for s in range(0, len(chunk), self.batch_size):
+                    batch = [texts[k] for k in chunk[s : s + self.batch_size]]
+                    out.append(np.asarray(self.encoder.encode(batch), dtype=np.float32))
+                    self.n_encoded += len(batch)
+                    bar.update(len(batch))
+                X = np.concatenate(out)
+                self._write_shard(H[chunk], X)
+                self._add(H[chunk], X)
         finally:
             bar.close()
-        X = np.concatenate(out)
-        self._write_shard(H, X)
-        self._add(H, X)
 
 
 _CACHES: dict[tuple[str, str], EmbeddingCache] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,9 +33,18 @@ class ExperimentConfig(BaseModel):
     seeds: list[int] | None = None  # training seeds: each (model, feature set) trained once per seed
     data: str | None = None
     scale: str = "default"
+    # train:valid:test shares of the sessions of a corpus whose samples carry no split
+    split: list[float] = [0.8, 0.1, 0.1]
     feature_spec: str = "configs/features/econvrec.yaml"
     models_dir: str = "configs/models"
     runs: list[RunEntry]
+
+    @field_validator("split")
+    @classmethod
+    def _shares(cls, v: list[float]) -> list[float]:
+        if len(v) != 3 or min(v) < 0 or min(v[0], v[2]) == 0 or abs(sum(v) - 1) > 1e-9:
+            raise ValueError(f"split {list(v)}: train, valid and test shares >= 0 (train and test > 0) summing to 1")
+        return v
 
     def resolve(self, path: str) -> Path:
         p = Path(path)

@@ -41,12 +41,12 @@ def load_data(cfg: ExperimentConfig):
     if cfg.data:
         path = cfg.resolve(cfg.data)
         log(f"loading corpus {path}")
-        return load_corpus(path, policy="strict", seed=cfg.seed)
+        return load_corpus(path, policy="strict", seed=cfg.seed, split_ratios=tuple(cfg.split))
     from synth import default_corpus_dir
 
     path = default_corpus_dir(scale=cfg.scale, seed=cfg.seed, cache_root=cache_root())
     log(f"embedded default corpus ({cfg.scale}, seed {cfg.seed}) at {path}")
-    return load_corpus(path, policy="strict", seed=cfg.seed)
+    return load_corpus(path, policy="strict", seed=cfg.seed, split_ratios=tuple(cfg.split))
 
 
 def build_features(cfg: ExperimentConfig, corpus, run: RunDir):

@@ -373,3 +373,16 @@ def test_from_records_shares_validation():
             "label_item": f"I{k}"} for k in range(30)]
     c = Corpus.from_records(users=recs["users"], items=items, sessions=sess, samples=smp)
     assert len(c.candidates) == 930 and c.meta["source"] == "<requests>"
+
+
+def test_split_ratios_move_sessions_between_splits():
+    from collections import Counter
+
+    from core.corpus import split_for_session
+
+    sessions = [f"s{i}" for i in range(4000)]
+    default = Counter(split_for_session(s, 0) for s in sessions)
+    half = Counter(split_for_session(s, 0, (0.4, 0.1, 0.5)) for s in sessions)
+    assert abs(default["test"] / 4000 - 0.1) < 0.02 and abs(half["test"] / 4000 - 0.5) < 0.03
+    # the same hash: a session in train at 0.4 is in train at 0.8
+    assert all(split_for_session(s, 0) == "train" for s in sessions if split_for_session(s, 0, (0.4, 0.1, 0.5)) == "train")

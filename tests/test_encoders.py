@@ -136,3 +136,25 @@ def test_hf_bert_missing_checkpoint_is_a_clear_error(tmp_path):
     pytest.importorskip("transformers", reason="optional extra 'hf' (transformers) not installed")
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         make_encoder(HFBertParams(type="hf_bert", path=str(tmp_path / "nope")))
+
+
+def test_interrupted_encoding_keeps_finished_shards_and_batches_by_length(tmp_path, monkeypatch):
+    import features.encoders as encoders
+
+    monkeypatch.setattr(encoders, "SHARD_TEXTS", 2)
+
+    class FailingEncoder(CountingEncoder):
+        def encode(self, texts):
+            if len(self.seen) >= 4:
+                raise KeyboardInterrupt  # the run is stopped during the third shard
+            return super().encode(texts)
+
+    texts = ["ccccc", "a", "dddddd", "bb", "eeeeeee", "fff"]
+    cache = EmbeddingCache(tmp_path, FailingEncoder(HashEncoder()), batch_size=1, show_progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        cache.embed(texts)
+    assert cache.encoder.seen == ["a", "bb", "fff", "ccccc"]  # shortest first
+    resumed = EmbeddingCache(tmp_path, CountingEncoder(HashEncoder()), show_progress=False)
+    got = resumed.embed(texts)
+    assert sorted(resumed.encoder.seen) == ["dddddd", "eeeeeee"]  # the two finished shards were kept
+    np.testing.assert_allclose(got, HashEncoder().encode(texts), rtol=1e-6)  # each vector on its own text

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.corpus.frame import Corpus
-from core.corpus.records import CorpusError, Problem
+from core.corpus.records import SPLIT_RATIOS, CorpusError, Problem
 from core.corpus.validate import SOURCE_TABLES, RawTable, build_tables, no_gc
 
 REQUIRED_TABLES = ("users", "items", "sessions", "samples")
@@ -18,6 +18,7 @@ def load_corpus(
     policy: str = "strict",
     seed: int = 0,
     report_path: str | Path | None = None,
+    split_ratios: tuple[float, float, float] = SPLIT_RATIOS,
 ) -> Corpus:
     """Load and validate a corpus directory (``docs/data_format.md``).
 
@@ -26,7 +27,8 @@ def load_corpus(
     generator's ``_truth.parquet``) are ignored. ``policy``: ``"strict"`` raises
     :class:`CorpusError` listing the problems; ``"skip"`` drops offending and dependent records,
     records them in ``corpus.meta["dropped"]`` and, when ``report_path`` is given, writes them there
-    as JSON. ``seed`` drives the 8:1:1 session split of samples without a ``split``.
+    as JSON. ``seed`` drives the session split of samples without a ``split`` (train:valid:test
+    ``split_ratios``, 8:1:1 by default).
     """
     root = Path(path)
     if not root.is_dir():
@@ -47,7 +49,8 @@ def load_corpus(
                 raw[name] = RawTable(f"{name}.jsonl", [], [])
         if missing:
             raise CorpusError(missing, source=str(root))
-        tables, meta = build_tables(raw, policy=policy, seed=seed, source=str(root), report_path=report_path)
+        tables, meta = build_tables(raw, policy=policy, seed=seed, source=str(root), report_path=report_path,
+                                    split_ratios=split_ratios)
     return Corpus(**tables, root=root, meta=meta)
 
 
