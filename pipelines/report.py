@@ -74,7 +74,8 @@ def summarise(run: RunDir, results: list[dict], first_seed: int, n_boot: int = N
 
 def comparisons(rows: list[dict], groups_of) -> list[tuple[tuple[str, str], tuple[str, str], str]]:
     """``(a, b, why)`` pairs to difference: each ablation step against the set one group smaller
-    (same model), K-DCN against DCN, every other pair against LR."""
+    (same model), K-DCN against DCN, every other pair against LR (on the same feature set when LR
+    ran on it, else on its largest one)."""
     keys = [_pair_key(r) for r in rows]
     out = []
     for a in keys:
@@ -85,8 +86,11 @@ def comparisons(rows: list[dict], groups_of) -> list[tuple[tuple[str, str], tupl
     for a in [k for k in keys if k[0] == "kdcn"]:
         for b in [k for k in keys if k[0] == "dcn" and k[1] == a[1]]:
             out.append((a, b, "K-DCN vs DCN"))
-    for b in [k for k in keys if k[0] == "lr"]:
-        out += [(a, b, "vs LR") for a in keys if a[0] != "lr"]
+    lr = [k for k in keys if k[0] == "lr"]
+    for a in [k for k in keys if k[0] != "lr"] if lr else []:
+        # LR on the same feature set, else the LR with the most feature groups
+        same = [k for k in lr if k[1] == a[1]]
+        out.append((a, same[0] if same else max(lr, key=lambda k: len(groups_of(k[1]))), "vs LR"))
     return out
 
 

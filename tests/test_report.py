@@ -75,6 +75,7 @@ def test_comparisons_and_paired_differences(finished):
     assert (("deepfm", "BF+IF"), ("deepfm", "BF"), "ablation step") in pairs
     assert (("kdcn", "all"), ("dcn", "all"), "K-DCN vs DCN") in pairs
     assert {a for a, b, why in pairs if why == "vs LR"} == set(LIFT) - {("lr", "BF+IF")}
+    assert {b for a, b, why in pairs if why == "vs LR"} == {("lr", "BF+IF")}  # the only LR
     assert len(pairs) == len(comparisons(rows, lambda fs: frozenset(groups[fs]))) == 1 + 1 + 4
     by = {(tuple(d["a"]), tuple(d["b"])): d for d in diffs}
     k = by[(("kdcn", "all"), ("dcn", "all"))]["auc"]
