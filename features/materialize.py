@@ -110,28 +110,30 @@ class FeaturePipeline:
 
     def _compute_raw(self, ctx: FeatureContext, rows: pd.DataFrame, entry: FeatureEntry) -> pd.DataFrame:
         """Raw output columns of one feature (ids outputs already padded to (n, maxlen) blocks)."""
+        parts = [self.raw_part(ctx, part, entry) for part in _partitions(rows, self.partition_rows)]
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def raw_part(self, ctx: FeatureContext, part: pd.DataFrame, entry: FeatureEntry) -> pd.DataFrame:
+        """Raw output columns of one feature over one partition of whole samples (both engines)."""
         kind = get_kind(entry.kind)
         st = self.state["features"][entry.name]["state"]
         outs = self.outputs(entry)
-        parts = []
-        for part in _partitions(rows, self.partition_rows):
-            df = kind.transform(part, ctx, entry.params, st)
-            missing = [o.key for o in outs if o.key not in df.columns]
-            if missing:
-                raise RuntimeError(f"feature '{entry.name}' (kind {entry.kind}) did not produce output(s) {missing}")
-            cols = {}
-            for o in outs:
-                col = o.column(entry.name)
-                if o.kind == "ids":
-                    mat = _ids_matrix(df[o.key], o.maxlen)
-                    cols.update({f"{col}[{j}]": mat[:, j] for j in range(o.maxlen)})
-                elif o.kind == "numeric":
-                    cols[col] = pd.to_numeric(df[o.key], errors="coerce").to_numpy(np.float64)
-                else:
-                    v = df[o.key]
-                    cols[col] = v.where(v.isna(), v.astype(str)).to_numpy(dtype=object)
-            parts.append(pd.DataFrame(cols))
-        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        df = kind.transform(part, ctx, entry.params, st)
+        missing = [o.key for o in outs if o.key not in df.columns]
+        if missing:
+            raise RuntimeError(f"feature '{entry.name}' (kind {entry.kind}) did not produce output(s) {missing}")
+        cols = {}
+        for o in outs:
+            col = o.column(entry.name)
+            if o.kind == "ids":
+                mat = _ids_matrix(df[o.key], o.maxlen)
+                cols.update({f"{col}[{j}]": mat[:, j] for j in range(o.maxlen)})
+            elif o.kind == "numeric":
+                cols[col] = pd.to_numeric(df[o.key], errors="coerce").to_numpy(np.float64)
+            else:
+                v = df[o.key]
+                cols[col] = v.where(v.isna(), v.astype(str)).to_numpy(dtype=object)
+        return pd.DataFrame(cols)
 
     def raw(self, corpus: Corpus, entries: list[FeatureEntry] | None = None, use_cache: bool = True) -> pd.DataFrame:
         """Raw feature columns for every candidate row, from the parquet cache where possible."""
@@ -155,24 +157,36 @@ class FeaturePipeline:
 
     # -- fit / transform ------------------------------------------------------------------------------------
     def fit(self, corpus: Corpus) -> "FeaturePipeline":
+        self.fit_kinds(corpus)
+        raw = self.raw(corpus)
+        train = (corpus.candidate_rows()["split"] == "train").to_numpy()
+        if not train.any():
+            raise ValueError("the corpus has no training rows (split == 'train'); cannot fit vocabularies")
+        self.fit_encoders(lambda col: raw[col][train].dropna().value_counts(), lambda col: raw[col].to_numpy()[train])
+        self._last = (corpus.fingerprint(), raw)
+        return self
+
+    def fit_kinds(self, corpus: Corpus) -> None:
+        """Each kind's fitted state (on the whole corpus object, training split inside the kinds)."""
         self.state = {"lexicon": lexicon_from_items(corpus.items, corpus.item_attrs), "features": {}}
         ctx = self.context(corpus)
         for entry in tqdm(self.spec.features, desc="fit feature kinds", disable=not self.show_progress, leave=False):
             kind = get_kind(entry.kind)
             st = kind.fit(ctx, entry.params) if kind.fit else {}
             self.state["features"][entry.name] = {"kind": entry.kind, "group": entry.group, "state": st}
-        raw = self.raw(corpus)
-        train = (corpus.candidate_rows()["split"] == "train").to_numpy()
-        if not train.any():
-            raise ValueError("the corpus has no training rows (split == 'train'); cannot fit vocabularies")
+
+    def fit_encoders(self, value_counts, train_numeric) -> None:
+        """Vocabularies and numeric statistics from the training rows' raw columns:
+        ``value_counts(col)`` (a Series of counts per non-missing value; a sum over partitions on
+        Dask) and ``train_numeric(col)`` (the float column of the training rows, in row order)."""
         for entry in self.spec.features:
             enc = {}
             for o in self.outputs(entry):
                 col = o.column(entry.name)
                 if o.kind == "categorical":
-                    enc[col] = _fit_vocab(raw[col][train], entry.params.max_vocab, entry.params.min_count)
+                    enc[col] = _vocab_from_counts(value_counts(col), entry.params.max_vocab, entry.params.min_count)
                 elif o.kind == "numeric":
-                    enc[col] = _fit_numeric(raw[col].to_numpy()[train], entry.params.transform, entry.params.fill)
+                    enc[col] = _fit_numeric(train_numeric(col), entry.params.transform, entry.params.fill)
                 else:
                     sizes = self.state["features"][entry.name]["state"].get("vocab_sizes", {})
                     if o.vocab not in sizes:
@@ -181,14 +195,16 @@ class FeaturePipeline:
             self.state["features"][entry.name]["encoders"] = enc
         self.state["spec"] = self.spec.to_dict()
         self.fitted_ = True
-        self._last = (corpus.fingerprint(), raw)
-        return self
 
     def transform(self, corpus: Corpus, use_cache: bool = True) -> FeatureTable:
         if not self.fitted_:
             raise RuntimeError("FeaturePipeline.transform called before fit (or load)")
         last = getattr(self, "_last", None)
         raw = last[1] if use_cache and last and last[0] == corpus.fingerprint() else self.raw(corpus, use_cache=use_cache)
+        return FeatureTable(corpus.candidate_rows(), self.encode(raw))
+
+    def encode(self, raw: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Raw columns (of any set of rows) through the fitted encoders: the ranker-ready arrays."""
         arrays: dict[str, np.ndarray] = {}
         for entry in self.spec.features:
             enc = self.state["features"][entry.name]["encoders"]
@@ -201,7 +217,7 @@ class FeaturePipeline:
                 else:
                     block = raw[[f"{col}[{j}]" for j in range(o.maxlen)]].to_numpy(np.int32)
                     arrays[col] = np.where((block < 0) | (block >= enc[col]["vocab_size"]), OOV_ID, block).astype(np.int32)
-        return FeatureTable(corpus.candidate_rows(), arrays)
+        return arrays
 
     def fit_transform(self, corpus: Corpus) -> FeatureTable:
         return self.fit(corpus).transform(corpus)
@@ -260,8 +276,7 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 # -- encoders (fitted on training rows, stored as JSON) ------------------------------------------------------------
-def _fit_vocab(values: pd.Series, max_vocab: int, min_count: int) -> dict:
-    counts = values.dropna().value_counts()
+def _vocab_from_counts(counts: pd.Series, max_vocab: int, min_count: int) -> dict:
     counts = counts[counts >= min_count]
     # Most frequent first, ties broken by the value itself: deterministic across runs.
     order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:max_vocab]

@@ -49,7 +49,8 @@ def load_data(cfg: ExperimentConfig):
     return load_corpus(path, policy="strict", seed=cfg.seed, split_ratios=tuple(cfg.split))
 
 
-def build_features(cfg: ExperimentConfig, corpus, run: RunDir):
+def build_features(cfg: ExperimentConfig, corpus, run: RunDir, engine=None):
+    from features.distributed import fit_transform
     from features.materialize import FeaturePipeline
     from features.spec import load_spec
 
@@ -57,7 +58,7 @@ def build_features(cfg: ExperimentConfig, corpus, run: RunDir):
     store = cache_root() / "features" / corpus.fingerprint()
     pipe = FeaturePipeline(spec, store, cache=cache_root() / "cache")
     t0 = time.perf_counter()
-    table = pipe.fit_transform(corpus)
+    table = fit_transform(pipe, corpus, engine)
     log(f"features: {len(table.rows):,} candidate rows, {len(table.arrays)} columns in {time.perf_counter() - t0:.1f}s")
     pipe.save(run.features)
     save_reference(corpus, run.reference)
@@ -109,7 +110,7 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     return result
 
 
-def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True) -> Path:
+def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True, engine=None) -> Path:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
@@ -121,7 +122,7 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
     run.config.write_text(yaml.safe_dump(cfg.model_dump(), allow_unicode=True, sort_keys=False))
     shutil.copyfile(cfg.resolve(cfg.feature_spec), run.feature_spec)
     log(f"run directory {run.root}")
-    pipe, table = build_features(cfg, corpus, run)
+    pipe, table = build_features(cfg, corpus, run, engine)
     for fs in {fs for _, fs, _ in cfg.pairs()}:
         pipe.spec.entries_for(fs)  # unknown set -> clear error before any training
     results = []
@@ -158,7 +159,7 @@ def _models_config_text(cfg: ExperimentConfig, model: str) -> str:
 
 
 # -- command line ----------------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None]:
+def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None, object]:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.run",
         description="Run a named experiment (configs/<name>.yaml): features, rankers, evaluation, report.",
@@ -173,7 +174,12 @@ def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None]:
     ap.add_argument("--seeds", help="comma-separated training seeds, e.g. 0,1,2: each (model, feature set) is "
                                     "trained once per seed on the same corpus and split (default: --seed)")
     ap.add_argument("--out", help="run directory (default runs/<name>-<scale>-seed<seed>)")
+    ap.add_argument("--engine", choices=["local", "dask"], default="local", help="feature engine (default local)")
+    ap.add_argument("--workers", type=int, default=2, help="--engine dask: worker processes of a local cluster")
+    ap.add_argument("--scheduler", help="--engine dask: address of a running Dask scheduler (tcp://host:8786)")
     args = ap.parse_args(argv)
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
     cfg = load_experiment(Path(args.config) if args.config else find_config(args.experiment))
     upd: dict = {}
     if args.data:
@@ -207,15 +213,18 @@ def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None]:
         sets = [s.strip() for s in args.feature_sets.split(",") if s.strip()]
         runs = [r.model_copy(update={"feature_sets": sets}) for r in runs]
     cfg = cfg.model_copy(update={"runs": runs})
-    return cfg, Path(args.out) if args.out else None
+    from features.distributed import EngineOptions
+
+    engine = EngineOptions(args.engine, args.workers, args.scheduler)
+    return cfg, Path(args.out) if args.out else None, engine
 
 
 def main(argv: list[str] | None = None) -> int:
     from features.spec import SpecError
 
     try:
-        cfg, out = parse_args(argv)
-        run(cfg, out)
+        cfg, out, engine = parse_args(argv)
+        run(cfg, out, engine=engine)
     except (ConfigError, SpecError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
