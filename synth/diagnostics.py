@@ -93,6 +93,8 @@ def _learnable_ablation(corpus, df) -> dict:
 
     bfx = _observable_bf(corpus, df)
     blocks = {"BF": bfx, "CF": df[["cf"]], "IF": df[["mentioned", "recent", "sim"]].astype(float)}
+    if "reaction" in df:  # generator >= 3: the customer's reactions (said in the dialogue) are observable
+        blocks["IF"] = blocks["IF"].assign(pos=(df["reaction"] > 0).astype(float), neg=(df["reaction"] < 0).astype(float))
     split = df["sample_id"].map(corpus.samples.set_index("sample_id")["split"])
     tr = (split == "train").to_numpy()
     te = ~tr

@@ -5,7 +5,8 @@ An episode of ``E`` exchanges has ``r`` blocks before the recommendation exchang
 after it. Block ``e`` is a user block (request, scheduled preferences, feedback, questions) then,
 unless it is the last, a staff block (greeting, linking 1-3 items chosen by a noisy reading of the
 user, asking about an attribute or the budget, or an acknowledgement). The purchase is
-``argmax U + Gumbel(0, TAU)`` over the candidates with ``U = BF + CF + IF`` (``synth.generate``).
+``argmax U + Gumbel(0, TAU)`` over the candidates with ``U = BF + CF + IF`` (``synth.generate``); the IF
+block includes the effect of the customer's reactions to shown items (``synth.feedback``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from synth import feedback
 from synth.catalogue import MAX_SERIES
 from synth.model import MENTION_DECAY, P_MENTION, STAFF_NOISE, TAU, W_MENTION, W_RECENT, W_SIM, mean_overlap
 from synth.preferences import Candidates, Preference
@@ -62,6 +64,10 @@ class Episode:
         target = int(self.rng.choice(n_own, p=self.taste_p))
         self.prefs = sim.preferences.draw(self.cat, self.cands, target)
         self.cf = np.zeros(P)
+        self.fb = np.zeros(P)  # effect of the customer's reactions to shown items (synth.feedback)
+        self.reaction = np.zeros(P)  # the signed reaction each candidate received
+        self.kb = np.column_stack([self.cands.vals, C.item_brand[pool], C.item_brand[pool] * MAX_SERIES + C.item_series[pool]])
+        self.just_linked = False  # the last staff block linked items: the next user block may react
         self.mentioned = np.isin(pool, list(self.linked)) if self.linked else np.zeros(P, bool)
         self.recent = np.zeros(P, bool)
         self.last_linked: list[int] = []  # candidates linked by the last linking staff turn
@@ -123,9 +129,12 @@ class Episode:
         d, T = self.d, self.T
         if e == 0:
             self._opening(prefs)
-        elif prefs:
+            return
+        reacted = self.just_linked and feedback.react(self)
+        self.just_linked = False
+        if prefs:
             self.say_preferences(prefs)
-        elif e < self.r:
+        elif e < self.r and not reacted:
             if self.asked is not None and d.bern(0.4):
                 self.say("user", d.pick(T.user_dont_care[1:3]).format(a=self.asked), intent="Don't care")
             else:
@@ -183,6 +192,7 @@ class Episode:
         self.mentioned[pick] = True
         self.recent[pick] = True
         self.last_linked = pick
+        self.just_linked = True
         v = self._value_phrase(pick[0])
         wordings = self.T.staff_link
         tpl = d.pick(wordings if len(pick) > 1 else wordings[:3] + wordings[4:])  # [3] speaks of several items
@@ -194,15 +204,8 @@ class Episode:
         d, T, cat = self.d, self.T, self.cat
         last = self.last_linked
         x = d.u()
-        if last and x < 0.3:
-            partial = self.bf + self.cf
-            rank = (partial < partial[last[-1]]).mean()
-            if rank > 0.7:
-                self.say("user", d.pick(T.user_feedback_positive), intent="Confirmation")
-            elif rank < 0.4:
-                self.say("user", d.pick(T.user_feedback_negative), intent="Other")
-            else:
-                self.say("user", d.pick(T.user_feedback_neutral), intent="Other")
+        if last and x < 0.3 and feedback.react(self, p=1.0):
+            pass  # a (late) reaction to the last shown items, with its effect (synth.feedback)
         elif x < 0.62:
             j = d.pick(cat.pref_slots)
             a = cat.slots[j]
@@ -228,9 +231,8 @@ class Episode:
                 self.say("user", d.pick(T.user_ask_recommendation), intent="Other")
             else:
                 self._user_filler()
-        kb = np.column_stack([self.cands.vals, C.item_brand[pool], C.item_brand[pool] * MAX_SERIES + C.item_series[pool]])
-        self.sim_overlap = mean_overlap(kb, self.mentioned)
-        self.if_ = W_MENTION * self.mentioned + W_RECENT * self.recent + W_SIM * self.sim_overlap
+        self.sim_overlap = mean_overlap(self.kb, self.mentioned)
+        self.if_ = W_MENTION * self.mentioned + W_RECENT * self.recent + W_SIM * self.sim_overlap + self.fb
         util = self.bf + self.cf + self.if_
         self.gumbel = rng.gumbel(0, TAU, len(pool))
         self.label = label = int(np.argmax(util + self.gumbel))
@@ -266,4 +268,5 @@ class Episode:
                                 "candidates": [ids[pool[j]] for j in perm.tolist()], "label_item": ids[pool[label]],
                                 "split": None})
         sim.truth.append((self.sample_id, pool[perm], self.bf[perm], self.cf[perm], self.if_[perm],
-                          self.gumbel[perm], self.mentioned[perm], self.recent[perm], self.sim_overlap[perm]))
+                          self.gumbel[perm], self.mentioned[perm], self.recent[perm], self.sim_overlap[perm],
+                          self.reaction[perm]))

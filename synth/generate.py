@@ -70,24 +70,28 @@ For a sample of user u in category c with candidate set C, the bought item is
   user), ``+4.0 x`` its mean attribute overlap (KB attributes incl. 品牌 / 型号) with the other
   linked items. Items of a series (brand + 型号) share most specs, so variants of a linked item
   profit too: the purchase is often a sibling of a linked item rather than the linked item.
+  Reactions (``synth.feedback``, generator 3): after a staff turn links items the customer reacts
+  (P 0.65) by the item's standing: positive ``+1.0`` (hedged +0.5), negative or a comparative
+  request (有没有便宜一点的) ``-4.0`` to the item and ``-1.6 x`` overlap to its siblings (plus ``-1.3``
+  to candidates failing the comparative), an attribute question (no effect), or nothing.
 
 The staff links items of the shop's own catalogue chosen by a noisy reading of the user
 (``0.8 CF so far + 0.5 BF + Gumbel(0, 3)``), 1-3 at a time, in a staff block with probability
 0.6 decaying by 0.8 per linking block. So blocks are correlated but complementary.
 
-Measured on ``default`` (seed 0; ``truth_diagnostics``; ``full`` is within 0.02). Top@1 and AUC
+Measured on ``default`` (seed 0; ``truth_diagnostics``; generator 3; ``full`` not re-measured since the reactions). Top@1 and AUC
 come from ``core.metrics``, so a tie at the top counts as a miss: CF alone gives all candidates
 matching the same stated preferences one score, hence its low Top@1 next to its AUC.
 
 ==========================  =====  ======
 ranking by                  Top@1  AUC
 ==========================  =====  ======
-true utility (BF+CF+IF)     0.56   0.85
-IF alone                    0.25   0.76
-CF alone                    0.06   0.71
-BF alone                    0.13   0.69
-BF+CF                       0.25   0.78
-BF+IF                       0.40   0.81
+true utility (BF+CF+IF)     0.65   0.84
+IF alone                    0.40   0.73
+CF alone                    0.07   0.70
+BF alone                    0.12   0.69
+BF+CF                       0.25   0.77
+BF+IF                       0.51   0.79
 random (1/#candidates)      0.033  0.50
 ==========================  =====  ======
 
@@ -95,9 +99,11 @@ The purchased item is linked before the recommendation turn in ~57% of the sampl
 ~4.0 linked candidates (3.4 not bought). A logistic regression on observable proxies of each
 block (``truth_diagnostics(learnable=True)``: BF from the profile fields, CF the stated-preference
 score, IF linked / recency / attribute overlap) gives the E-ConvRec table 8 ordering:
-AUC BF 0.65 < BF+CF 0.77 < BF+IF 0.81 < BF+IF+CF 0.87 (Top@1 0.07 / 0.21 / 0.27 / 0.38).
+AUC BF 0.64 < BF+CF 0.74 < BF+IF 0.84 < BF+IF+CF 0.88 (Top@1 0.07 / 0.18 / 0.38 / 0.47;
+IF includes the customer's observable reactions: without them BF+IF+CF gives AUC 0.86 / Top@1 0.34).
 ``_truth.parquet`` (ignored by the loader) holds, per candidate: sample_id, item_id, bf, cf, if_,
-utility (= bf + cf + if_), gumbel (the noise drawn, scale TAU), mentioned, recent and sim.
+utility (= bf + cf + if_), gumbel (the noise drawn, scale TAU), mentioned, recent, sim and reaction
+(the signed reaction the candidate received, ``synth.feedback``).
 """
 from __future__ import annotations
 
@@ -150,8 +156,8 @@ def _truth_frame(sim: Simulator):
     """One row per candidate of every sample, in sample and candidate order."""
     import pandas as pd
 
-    columns = list(zip(*sim.truth)) if sim.truth else [()] * 9
-    sample_ids, pools, bf, cf, if_, gumbel, mentioned, recent, overlap = columns
+    columns = list(zip(*sim.truth)) if sim.truth else [()] * 10
+    sample_ids, pools, bf, cf, if_, gumbel, mentioned, recent, overlap, reaction = columns
 
     def cat(xs, dtype):
         return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
@@ -166,6 +172,7 @@ def _truth_frame(sim: Simulator):
     df["mentioned"] = cat(mentioned, bool)
     df["recent"] = cat(recent, bool)
     df["sim"] = cat(overlap, np.float64)
+    df["reaction"] = cat(reaction, np.float64)
     return df
 
 

@@ -5,12 +5,14 @@ linked item the customer then turned down ("不是很喜欢", "有没有便宜�
 they liked. ``item_reaction`` reads the customer's replies with :class:`features.reactions.ReactionDetector`:
 
 * A *reply* is a user turn whose last linking turn before it is the last staff turn before it (the
-  first user block after the staff shows items), or a user turn that links items itself; the
-  *shown* items are that linking turn's, in order ("第二款" is the second of them).
+  first user block after the staff shows items), a later user turn that points at the shown items
+  (这款 / 这个 / 第二款 / 这两个, :data:`features.reactions.DEIXIS`), or a user turn that links items
+  itself; the *shown* items are those of the last linking turn, in order ("第二款" is the second).
 * Per (sample, candidate), from the replies before the recommendation turn, the latest reaction to
-  the candidate: ``polarity`` (signed, hedged wording weaker), ``positive`` / ``negative`` /
-  ``question`` (one-hot), ``recency`` = 1 / (1 + turns between the reply and the recommendation
-  turn), 0 when the candidate got no reaction.
+  the candidate with a polarity (a later question does not undo "不太喜欢"): ``polarity`` (signed,
+  hedged wording weaker), ``positive`` / ``negative`` flags; ``question``: the customer asked about
+  it; ``recency`` = 1 / (1 + turns between that reply and the recommendation turn), 0 when the
+  candidate got no reaction.
 * ``sibling``: the polarity of the closest *other* reacted item weighted by its attribute overlap
   with the candidate (the ``attr_similarity`` ratio), ``sibling_overlap`` that overlap: a variant of
   a rejected phone is probably rejected too.
@@ -71,8 +73,10 @@ def session_reactions(ctx, detector: reactions.ReactionDetector) -> pd.DataFrame
     by = turns["session_id"]
     last_link = pd.Series(np.where(linking, idx, -1)).groupby(by).cummax().groupby(by).shift(1).fillna(-1)
     last_staff = pd.Series(np.where(~is_user, idx, -1)).groupby(by).cummax().groupby(by).shift(1).fillna(-1)
-    shown_turn = np.where(is_user & linking, idx, np.where(
-        is_user & (last_link.to_numpy() >= 0) & (last_staff.to_numpy() <= last_link.to_numpy()), last_link, -1))
+    # Later user turns still react to the last shown items when they point at them (这款 / 第二款 / 这两个).
+    points = turns["text"].fillna("").str.contains(reactions.DEIXIS, regex=True).to_numpy()
+    follows = (last_staff.to_numpy() <= last_link.to_numpy()) | points
+    shown_turn = np.where(is_user & linking, idx, np.where(is_user & (last_link.to_numpy() >= 0) & follows, last_link, -1))
     replies = turns.assign(shown_turn=shown_turn.astype(np.int64))[shown_turn >= 0]
     empty = pd.DataFrame({"session_id": pd.Series(dtype=str), "turn_idx": pd.Series(dtype=np.int64),
                           "item_id": pd.Series(dtype=str), "label": pd.Series(dtype=str),
@@ -96,14 +100,18 @@ def session_reactions(ctx, detector: reactions.ReactionDetector) -> pd.DataFrame
 
 
 def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
-    """sample_id, item_id, label, polarity, turns_since: the latest reaction before each sample's turn."""
+    """sample_id, item_id, label, polarity, turns_since, asked: per candidate the latest reaction before
+    the sample's turn that has a polarity (else the latest question), and whether it was asked about."""
     s = ctx.corpus.samples[["sample_id", "session_id", "turn"]]
     m = table.merge(s, on="session_id")
     m = m[m["turn_idx"] < m["turn"]]
-    m = m.sort_values(["sample_id", "item_id", "turn_idx"], kind="stable").drop_duplicates(
-        ["sample_id", "item_id"], keep="last")
-    return m.assign(turns_since=(m["turn"] - m["turn_idx"]).astype(float))[
-        ["sample_id", "item_id", "label", "polarity", "turns_since"]]
+    asked = m.loc[m["label"] == "question", ["sample_id", "item_id"]].drop_duplicates().assign(asked=1.0)
+    # A question after "不太喜欢" does not undo the rejection: polar reactions outrank later questions.
+    m = m.assign(_polar=(m["polarity"] != 0).astype(int)).sort_values(
+        ["sample_id", "item_id", "_polar", "turn_idx"], kind="stable").drop_duplicates(["sample_id", "item_id"], keep="last")
+    m = m.merge(asked, on=["sample_id", "item_id"], how="left")
+    return m.assign(turns_since=(m["turn"] - m["turn_idx"]).astype(float), asked=m["asked"].fillna(0.0))[
+        ["sample_id", "item_id", "label", "polarity", "turns_since", "asked"]]
 
 
 def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +152,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
         "polarity": own["polarity"].fillna(0.0).to_numpy(float),
         "positive": (label == "positive").astype(float),
         "negative": (label == "negative").astype(float),
-        "question": (label == "question").astype(float),
+        "question": own["asked"].fillna(0.0).to_numpy(float),
         "recency": np.where(label != "none", 1.0 / (1.0 + own["turns_since"].fillna(0.0).to_numpy(float)), 0.0),
         "sibling": sibling,
         "sibling_overlap": overlap,
