@@ -115,3 +115,22 @@ class PartedTable:
             arrays.append(a)
         rows = pd.concat(metas, ignore_index=True)
         return FeatureTable(rows, {k: np.concatenate([a[k] for a in arrays]) for k in (arrays[0] if arrays else {})})
+
+
+def write_parts(table: FeatureTable, directory: str | Path, part_rows: int) -> PartedTable:
+    """An in-memory table as a parts directory: runs of whole samples of about ``part_rows`` rows."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    sid = table.rows["sample_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    cuts = [0]
+    for s in starts[1:]:
+        if s - cuts[-1] >= part_rows:
+            cuts.append(int(s))
+    cuts.append(table.n_rows)
+    sizes = []
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        write_part(d / part_name(i), table.rows.iloc[a:b], {k: v[a:b] for k, v in table.arrays.items()})
+        sizes.append(b - a)
+    write_manifest(d, sizes, widths(table.arrays))
+    return PartedTable.open(d)

@@ -304,6 +304,24 @@ class KerasRanker(Ranker):
         self.fitted_ = True
         return self
 
+    def fit_parts(self, parts, X_valid=None, y_valid=None, groups_valid=None, *, verbose: int = 0) -> "KerasRanker":
+        """``fit`` on the training rows of a parquet-parts table (``core.parts.PartedTable``), streamed
+        part by part (``rankers.streaming``) so the training table need not fit in memory."""
+        from rankers.streaming import parts_train_dataset
+        from rankers.training import train_keras
+
+        valid = None
+        if X_valid is not None:
+            packed = rin.pack(self.space, X_valid)
+            valid = (packed, _as_labels(y_valid, rin.n_rows(packed), "y_valid"),
+                     None if groups_valid is None else np.asarray(groups_valid))
+        self.build_model()
+        stream = parts_train_dataset(parts, self.space, int(self.hparams["batch_size"]), int(self.hparams["seed"]))
+        self.history_ = train_keras(self.model, self.hparams, {}, np.empty(0), valid, predict_fn=self._predict_packed,
+                                    verbose=verbose, train_dataset=stream)
+        self.fitted_ = True
+        return self
+
     def _predict_packed(self, packed: Mapping[str, np.ndarray]) -> np.ndarray:
         """Score in chunks of ``predict_batch_size`` rows with one traced graph. Never XLA-compiled,
         even with ``jit_compile`` (which is for training): the oneDNN graph scores faster than the XLA

@@ -105,12 +105,14 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
 
 def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mapping[str, np.ndarray], y: np.ndarray,
                 valid=None, *, predict_fn: PredictFn | None = None, verbose: int = 0,
-                tensorboard_dir: str | None = None) -> dict[str, list[float]]:
+                tensorboard_dir: str | None = None, train_dataset: tuple[tf.data.Dataset, int] | None = None
+                ) -> dict[str, list[float]]:
     """Compile and fit ``model`` on packed arrays; returns the history dict.
 
     ``hparams``: the Keras ranker hyperparameters (``rankers.hparams.KerasHyperparameters``).
     ``valid``: ``(packed, y, groups or None)`` scored after each epoch with ``predict_fn``
-    (packed arrays -> probabilities; required with ``valid``).
+    (packed arrays -> probabilities; required with ``valid``). ``train_dataset``: ``(dataset,
+    steps_per_epoch)`` of training batches used instead of ``train``/``y`` (``rankers.streaming``).
     """
     hp = hparams
     if valid is not None and predict_fn is None:
@@ -122,7 +124,7 @@ def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mappin
             raise ImportError("tensorboard_dir needs the 'tensorboard' package (pip install tensorboard); "
                               "it is not a dependency of this project") from exc
     seed_everything(int(hp["seed"]), bool(hp["deterministic"]))
-    ds, steps = make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
+    ds, steps = train_dataset or make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=float(hp["learning_rate"])),
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
