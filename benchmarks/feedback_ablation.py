@@ -37,7 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     from core.env import cache_root
     from core.metrics import evaluate
     from features.materialize import FeaturePipeline
-    from features.spec import load_spec
     from pipelines.diagnostics import learnable_ceiling, permutation_importance
     from rankers.registry import build
     from synth import default_corpus_dir
@@ -45,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     corpus_dir = default_corpus_dir(scale=a.scale, seed=0, cache_root=cache_root())
     corpus = load_corpus(corpus_dir, seed=0)
-    spec = load_spec(Path(__file__).resolve().parents[1] / "configs/features/econvrec.yaml")
+    import yaml
+
+    from features.spec import parse_spec
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/features/econvrec.yaml").read_text())
+    raw["features"] = [f for f in raw["features"] if f["group"] in ("BF", "IF", "CF")]  # no KG pretraining
+    raw["feature_sets"] = {"BF+IF+CF": ["BF", "IF", "CF"]}
+    spec = parse_spec(raw)
     pipe = FeaturePipeline(spec, cache_root() / "features" / corpus.fingerprint(), cache=cache_root() / "cache",
                            show_progress=False)
     table = pipe.fit_transform(corpus)
