@@ -119,30 +119,32 @@ class Reference:
         self._logs: dict[str, list[dict]] = {}
 
     def user(self, user_id: str) -> dict | None:
+        # Memoised for known ids only: unknown ones (any string a client sends) must not grow memory.
         if user_id not in self._users:
-            self._users[user_id] = None
-            if user_id in self.users.index:
-                row = self.users.loc[user_id]
-                profile = {k: _clean(v) for k, v in row.items() if k != "user_id"}
-                self._users[user_id] = {"user_id": user_id, "profile": {k: v for k, v in profile.items() if v is not None}}
+            if user_id not in self.users.index:
+                return None
+            row = self.users.loc[user_id]
+            profile = {k: _clean(v) for k, v in row.items() if k != "user_id"}
+            self._users[user_id] = {"user_id": user_id, "profile": {k: v for k, v in profile.items() if v is not None}}
         return self._users[user_id]
 
     def item(self, item_id: str) -> dict | None:
         if item_id not in self._items:
-            self._items[item_id] = None
-            if item_id in self.items.index:
-                r = self.items.loc[item_id]
-                self._items[item_id] = {"item_id": item_id, "category": r["category"], "shop_id": r["shop_id"],
-                                        "title": r["title"], "price": _clean(r["price"]),
-                                        "attributes": self.attrs.get(item_id, {})}
+            if item_id not in self.items.index:
+                return None
+            r = self.items.loc[item_id]
+            self._items[item_id] = {"item_id": item_id, "category": r["category"], "shop_id": r["shop_id"],
+                                    "title": r["title"], "price": _clean(r["price"]),
+                                    "attributes": self.attrs.get(item_id, {})}
         return self._items[item_id]
 
     def user_behaviors(self, user_id: str) -> list[dict]:
+        g = self.behaviors.get(user_id)
+        if g is None:
+            return []
         if user_id not in self._logs:
-            g = self.behaviors.get(user_id)
-            self._logs[user_id] = [] if g is None else [
-                {"user_id": user_id, "type": t, "item_id": i, "ts": int(ts)}
-                for t, i, ts in zip(g["type"], g["item_id"], g["ts"])]
+            self._logs[user_id] = [{"user_id": user_id, "type": t, "item_id": i, "ts": int(ts)}
+                                   for t, i, ts in zip(g["type"], g["item_id"], g["ts"])]
         return self._logs[user_id]
 
 
@@ -328,6 +330,24 @@ class Scorer:
         self.features = ServingFeatures.for_columns(self.pipeline, self.model.space.names)
         self.compiled = CompiledModel(self.model)
         self.catalogue: dict[str, dict] = {}  # items registered after training (PUT /items)
+        self._pref_extractor = None
+
+    def _catalogue_corpus(self, item_ids: list[str], keys: RequestKeys) -> Corpus:
+        req = {"request_id": "__catalogue__", "user_id": "__catalogue__", "candidates": item_ids}
+        return request_corpus(requests_to_records([req], self.reference, keys, self.catalogue), [req])
+
+    def _with_run_kb(self, corpus: Corpus) -> Corpus:
+        """Preference words of unannotated turns are found against the run's whole catalogue (as in
+        training, where the knowledge base is the corpus's), not the few items of a request; the
+        extractor is built once (its jieba dictionary costs seconds) and memoised where
+        ``features.preferences.extractor_for`` looks for it."""
+        if self._pref_extractor is None:
+            from features.preferences import extractor_for
+
+            kb = self._catalogue_corpus([str(i) for i in self.reference.items.index], RequestKeys())
+            self._pref_extractor = extractor_for(kb)
+        corpus.meta["_pref_extractor"] = self._pref_extractor
+        return corpus
 
     @classmethod
     def load(cls, run_dir: str | Path, model: str, feature_set: str | None = None) -> "Scorer":
@@ -359,15 +379,15 @@ class Scorer:
 
     def _prepare_items(self, item_ids: list[str]) -> None:
         keys = RequestKeys()
-        req = {"request_id": "__catalogue__", "user_id": "__catalogue__", "candidates": item_ids}
-        records = requests_to_records([req], self.reference, keys, self.catalogue)
-        self.features.prepare(request_corpus(records, [req]), keys.items, {})
+        corpus = self._catalogue_corpus(item_ids, keys)
+        self.features.prepare(self._with_run_kb(corpus), keys.items, {})
 
     def score(self, requests: list[dict]) -> list[dict]:
         """Per request: candidates ordered by score (highest first) with their scores."""
         keys = RequestKeys()
         records = requests_to_records(requests, self.reference, keys, self.catalogue)
-        table = self.features.transform(request_corpus(records, requests), keys.items, keys.users)
+        corpus = self._with_run_kb(request_corpus(records, requests))
+        table = self.features.transform(corpus, keys.items, keys.users)
         scores = self.compiled.predict(table.X(self.model.space))
         sample = table.rows["sample_id"].to_numpy()
         items = table.rows["item_id"].to_numpy()
