@@ -146,11 +146,34 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
         results.append(res)
     from pipelines.report import write_report
 
-    report = write_report(run, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start, pipe=pipe)
+    insights = what_the_data_allows(cfg, corpus, pipe, table, run, [r for r in results if r.get("seed", seeds[0]) == seeds[0]])
+    report = write_report(run, results, corpus, cfg, elapsed_s=time.perf_counter() - t_start, pipe=pipe,
+                          insights=insights)
     if show_report:
         print(report)
     log(f"done in {time.perf_counter() - t_start:.0f}s; outputs in {run.root}")
     return run.root
+
+
+def what_the_data_allows(cfg: ExperimentConfig, corpus, pipe, table, run: RunDir, results: list[dict]) -> dict:
+    """Permutation importance per feature group of the best model (test AUC, first seed) and, on the
+    embedded simulated corpus, the simulator's learnable ceiling on the same test split."""
+    from pipelines.diagnostics import learnable_ceiling, permutation_importance
+    from rankers.registry import load
+
+    out: dict = {}
+    if results:
+        best = max(results, key=lambda r: r["auc"])
+        ranker = load(run.model_dir(best["model"], best["feature_set"]))
+        imp = permutation_importance(ranker, table, pipe.feature_space(best["feature_set"]), repeats=3, seed=cfg.seed)
+        out["importance"] = {"model": best["model"], "feature_set": best["feature_set"],
+                             "groups": imp.to_dict(orient="records")}
+    if not cfg.data:
+        from synth import default_corpus_dir
+
+        out["ceiling"] = learnable_ceiling(default_corpus_dir(scale=cfg.scale, seed=cfg.seed, cache_root=cache_root()),
+                                           corpus=corpus)
+    return out
 
 
 def _models_config_text(cfg: ExperimentConfig, model: str) -> str:

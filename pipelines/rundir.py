@@ -60,6 +60,10 @@ class RunDir:
         return self.root / "metrics.csv"
 
     @property
+    def insights_json(self) -> Path:
+        return self.root / "insights.json"
+
+    @property
     def differences_json(self) -> Path:
         return self.root / "differences.json"
 

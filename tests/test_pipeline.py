@@ -80,6 +80,13 @@ def test_run_directory_contents(finished_run):
     assert "not comparable" not in report  # --data corpus: no synthetic-data banner
     assert "`title_length` (USER)" in report  # the user's feature shows up in the report
     assert "| deepfm | BF+IF |" in report
+    # the best model's permutation importance, one row per feature group it uses
+    insights = json.loads((out / "insights.json").read_text())
+    best = max(json.loads((out / "metrics.json").read_text()), key=lambda r: r["auc"])
+    assert (insights["importance"]["model"], insights["importance"]["feature_set"]) == (best["model"], best["feature_set"])
+    assert {g["group"] for g in insights["importance"]["groups"]} >= {"BF", "IF"}
+    assert "Permutation importance of the best model" in report
+    assert "ceiling" not in insights  # --data corpus: no simulator truth
 
 
 def test_rerun_resumes_and_reproduces(finished_run, workdir, capsys):

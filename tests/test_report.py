@@ -94,3 +94,15 @@ def test_table_cells_carry_interval_and_seed_spread(finished):
     r = rows[-1]
     lo, hi = r["auc_ci95"]
     assert f"| {100 * r['auc']:.1f} ±{100 * r['auc_seed_sd']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] |" in line
+
+
+def test_insights_section_renders_the_ceiling_and_importance_in_points():
+    from pipelines.report import insights_section
+
+    md = "\n".join(insights_section({
+        "ceiling": {"samples": 10, "true_auc": 0.84, "true_top1": 0.65, "learnable_auc": 0.88, "learnable_top1": 0.47},
+        "importance": {"model": "dcn", "feature_set": "all", "groups": [
+            {"group": "BF", "n_fields": 3, "auc_drop": 0.016, "auc_drop_std": 0.002, "top1_drop": 0.044, "top1_drop_std": 0.01},
+            {"group": "IF", "n_fields": 2, "auc_drop": 0.045, "auc_drop_std": 0.003, "top1_drop": 0.134, "top1_drop_std": 0.02}]}}))
+    assert "AUC 84.0 / T@1 65.0" in md and "AUC 88.0 / T@1 47.0" in md
+    assert md.index("| IF | 2 | 4.5 ± 0.3 | 13.4 ± 2.0 |") < md.index("| BF | 3 | 1.6 ± 0.2 | 4.4 ± 1.0 |")
