@@ -286,7 +286,9 @@ class KerasRanker(Ranker):
         return self.model
 
     def fit(self, X_train, y_train, X_valid=None, y_valid=None, groups_valid=None, *, verbose: int = 0,
-            tensorboard_dir: str | None = None) -> "KerasRanker":
+            tensorboard_dir: str | None = None, train_workers: int = 1) -> "KerasRanker":
+        """``train_workers`` > 1: train with that many localhost processes under
+        ``tf.distribute.MultiWorkerMirroredStrategy`` (``rankers.distribute``)."""
         from rankers.training import train_keras
 
         train = rin.pack(self.space, X_train)
@@ -299,8 +301,13 @@ class KerasRanker(Ranker):
             y_va = _as_labels(y_valid, rin.n_rows(valid), "y_valid")
             valid = (valid, y_va, None if groups_valid is None else np.asarray(groups_valid))
         self.build_model()
-        self.history_ = train_keras(self.model, self.hparams, train, y_tr, valid, predict_fn=self._predict_packed,
-                                    verbose=verbose, tensorboard_dir=tensorboard_dir)
+        if train_workers > 1:
+            from rankers.distribute import fit_multiworker
+
+            self.history_ = fit_multiworker(self, train, y_tr, valid, workers=train_workers, verbose=verbose)
+        else:
+            self.history_ = train_keras(self.model, self.hparams, train, y_tr, valid, predict_fn=self._predict_packed,
+                                        verbose=verbose, tensorboard_dir=tensorboard_dir)
         self.fitted_ = True
         return self
 
