@@ -76,7 +76,7 @@ def save_reference(corpus, directory: Path) -> None:
 
 
 def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig, pipe, table, run: RunDir,
-              seed: int, dir_seed: int | None = None) -> dict:
+              seed: int, dir_seed: int | None = None, train_workers: int = 1) -> dict:
     """Train, evaluate on the test split and write the pair's result directory. ``dir_seed`` None:
     the run's first seed (model saved for scoring); else a further seed (predictions and metrics only)."""
     from core.metrics import evaluate
@@ -87,9 +87,12 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     ranker = build(model, space, config=cfg.resolve(cfg.models_dir), **params)
     if "seed" in ranker.hparams:
         ranker.hparams["seed"] = seed
+    from rankers.base import KerasRanker
+
+    multi = {"train_workers": train_workers} if train_workers > 1 and isinstance(ranker, KerasRanker) else {}
     t0 = time.perf_counter()
     ranker.fit(table.X(space, "train"), table.labels[table.mask("train")],
-               table.X(space, "valid"), table.labels[table.mask("valid")], table.groups[table.mask("valid")])
+               table.X(space, "valid"), table.labels[table.mask("valid")], table.groups[table.mask("valid")], **multi)
     train_s = time.perf_counter() - t0
     test = table.mask("test")
     t1 = time.perf_counter()
@@ -110,7 +113,8 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     return result
 
 
-def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True, engine=None) -> Path:
+def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True, engine=None,
+        train_workers: int = 1) -> Path:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
@@ -139,7 +143,7 @@ def run(cfg: ExperimentConfig, out: Path | None = None, show_report: bool = True
             results.append({**json.loads(res_file.read_text()), "seed": seed})
             continue
         log(f"[{i}/{len(jobs)}] training {what} ...")
-        res = train_one(model, fs, hp, cfg, pipe, table, run, seed, dir_seed)
+        res = train_one(model, fs, hp, cfg, pipe, table, run, seed, dir_seed, train_workers)
         res["key"] = key
         write_json(res_file, res)
         log(f"    test AUC {res['auc']:.4f}  Top@1 {res['top@1']:.4f}  ({res['train_s']:.1f}s)")
@@ -182,7 +186,7 @@ def _models_config_text(cfg: ExperimentConfig, model: str) -> str:
 
 
 # -- command line ----------------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None, object]:
+def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None, object, int]:
     ap = argparse.ArgumentParser(
         prog="python -m pipelines.run",
         description="Run a named experiment (configs/<name>.yaml): features, rankers, evaluation, report.",
@@ -200,9 +204,13 @@ def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None, o
     ap.add_argument("--engine", choices=["local", "dask"], default="local", help="feature engine (default local)")
     ap.add_argument("--workers", type=int, default=2, help="--engine dask: worker processes of a local cluster")
     ap.add_argument("--scheduler", help="--engine dask: address of a running Dask scheduler (tcp://host:8786)")
+    ap.add_argument("--train-workers", type=int, default=1, help="Keras rankers: train with N localhost processes "
+                                                                "under MultiWorkerMirroredStrategy (default 1)")
     args = ap.parse_args(argv)
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    if args.train_workers < 1:
+        raise ConfigError(f"--train-workers {args.train_workers}: must be at least 1")
     cfg = load_experiment(Path(args.config) if args.config else find_config(args.experiment))
     upd: dict = {}
     if args.data:
@@ -239,15 +247,15 @@ def parse_args(argv: list[str] | None) -> tuple[ExperimentConfig, Path | None, o
     from features.distributed import EngineOptions
 
     engine = EngineOptions(args.engine, args.workers, args.scheduler)
-    return cfg, Path(args.out) if args.out else None, engine
+    return cfg, Path(args.out) if args.out else None, engine, args.train_workers
 
 
 def main(argv: list[str] | None = None) -> int:
     from features.spec import SpecError
 
     try:
-        cfg, out, engine = parse_args(argv)
-        run(cfg, out, engine=engine)
+        cfg, out, engine, train_workers = parse_args(argv)
+        run(cfg, out, engine=engine, train_workers=train_workers)
     except (ConfigError, SpecError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
