@@ -27,7 +27,7 @@ for the test, not by the simulator): see ``tests/test_feedback.py``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -73,6 +73,13 @@ _QUESTION = re.compile(
 # Not about the shown item: logistics, service, politeness.
 _OFF_TOPIC = re.compile(r"发货|快递|物流|包邮|发票|开票|专票|退货|退换|七天|优惠券|券|赠品|送什么|活动|保价|几天到|到货|客服|地址|付款"
                         r"|^(?:好的|嗯+|哦+|在吗|你好|您好|谢谢|明白了?|知道了|收到)[，。!！~]*$")
+# A stated preference about an attribute value (不要黑色的, 不喜欢粉色, 银色的就不考虑了, 最好是滚筒的):
+# what the customer wants in general, not a verdict on the shown item; the preference features read it.
+# Read as a rejection it was the main source of false alarms on the simulator's corpus (not tuned on
+# the labelled replies). A clause that points at the item (这个颜色不喜欢) stays a reaction.
+_PREFERENCE = re.compile(
+    r"^[^，。？！]{0,6}?(?:不要|不喜欢|不考虑|别要?|最好是|最好要|希望是|主要是要?)(?![这那它了是的])[^，。？！]{2,}$"
+    r"|^[^，。？！]{2,}的就?(?:不考虑|算了|不要)")
 # Explicit references to one of several shown items.
 _ORDINAL = re.compile(r"第\s*([一二三四五1-5])\s*[个款台双支件种]?|(前面|上面|左边|上一)[个款那]?[个款台双支件种]?"
                       r"|(后面|下面|右边|最后|后一)[个款那]?[个款台双支件种]?")
@@ -125,6 +132,7 @@ def read_clauses(text: str) -> list[Clause]:
     t = _CONTRAST.sub(lambda m: "\x00" + m.group(0), t)
     out: list[Clause] = []
     ref: int | None = None
+    named = False  # an item named so far in the reply (第二款 / 这两个)
     for piece in re.split(r"[，,。.！!；;~\s]+|(?<=[?？])", t):
         if not piece.strip("\x00 "):
             continue
@@ -133,6 +141,10 @@ def read_clauses(text: str) -> list[Clause]:
             if not part.strip():
                 continue
             r = _reference(part)
+            if r != "inherit" and not named:
+                # 能再便宜点吗，第一款超预算了: the first item the reply names is what its opening clauses are about.
+                out = [c if c.ref is not None else replace(c, ref=r) for c in out]
+                named = True
             ref = ref if r == "inherit" else r
             pol, found = _clause_polarity(part)
             comp = bool(_COMPARATIVE.search(part))
@@ -145,6 +157,12 @@ def off_topic(text: str) -> bool:
     return bool(_OFF_TOPIC.search(normalise_text(str(text or "")).strip()))
 
 
+def stated_preference(text: str) -> bool:
+    """A clause that states a general preference about an attribute value without pointing at an item."""
+    t = normalise_text(str(text or "")).strip()
+    return bool(_PREFERENCE.search(t)) and not re.search(DEIXIS, t) and _ORDINAL.search(t) is None
+
+
 def lexicon_reactions(text: str, n_shown: int) -> list[tuple[int, str, float]] | None:
     """[(position, label, polarity)] for the shown items the reply is about; [] when it is about none
     of them (off topic); None when the lexicon found no cue at all (the encoder decides)."""
@@ -155,7 +173,7 @@ def lexicon_reactions(text: str, n_shown: int) -> list[tuple[int, str, float]] |
     score = np.zeros(n)
     weight_seen = np.zeros(n)
     question = np.zeros(n, bool)
-    any_cue = False
+    any_cue = preference = False
     for c in clauses:
         idx = list(range(n)) if c.ref is None else [c.ref if c.ref >= 0 else n - 1]
         idx = [i for i in idx if 0 <= i < n]
@@ -163,6 +181,9 @@ def lexicon_reactions(text: str, n_shown: int) -> list[tuple[int, str, float]] |
             continue
         if off_topic(c.text):
             continue  # 可以用优惠券吗: service talk, whatever cue words it holds
+        if not c.comparative and stated_preference(c.text):
+            preference = True
+            continue  # 不要黑色的: a general preference, not a verdict on the shown item
         pol = c.polarity
         if c.question and pol > 0 and not c.comparative:
             pol = 0.0  # 适合跑步穿吗: a yes/no question about the item, not praise
@@ -179,7 +200,7 @@ def lexicon_reactions(text: str, n_shown: int) -> list[tuple[int, str, float]] |
             any_cue = True
             question[idx] = True
     if not any_cue:
-        return [] if off_topic(text) else None
+        return [] if off_topic(text) or preference else None
     out = []
     for i in range(n):
         if weight_seen[i] and score[i] != 0:

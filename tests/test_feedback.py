@@ -72,6 +72,26 @@ def test_references_to_one_of_several_shown_items():
     # Service talk is no reaction even with a polite cue word in it.
     assert lexicon_reactions("可以用优惠券吗", 1) == []
     assert read_clauses("") == []
+    # The first item the reply names is what its opening clauses are about (not all shown items).
+    assert lexicon_reactions("能再便宜点吗，第一款超预算了", 3) == [(0, "negative", -1.0)]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("不要黑色的", []),                          # a general preference about a value: about no shown item
+    ("不喜欢粉色", []),
+    ("银色的就不考虑了，不考虑银色", []),
+    ("太贵的就算了，别太贵", []),
+    ("最好是滚筒的", []),
+    ("不喜欢这个颜色", [(0, "negative", -1.0)]),  # points at the item: a reaction
+    ("不要这个", [(0, "negative", -1.0)]),
+    ("不太喜欢", [(0, "negative", -1.0)]),
+    ("不要金色的，还有别的吗", [(0, "negative", -1.0)]),  # the preference plus "another one" rejects
+    ("还有别的款吗", [(0, "negative", -1.0)]),   # 别的 is "another", not 别 = "don't"
+])
+def test_stated_preferences_are_not_reactions(text, expected):
+    # Read as rejections they were most of the detector's false alarms on the simulator's corpus
+    # (replies where the simulator recorded no reaction; 205 -> 99 with the back-filled reference).
+    assert lexicon_reactions(text, 1) == expected
 
 
 def _reactions(corpus) -> dict:
@@ -200,7 +220,8 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
     below_half = float(np.mean(rej_above >= 0.5))
     print(f"turned down: score x{np.median(rej_score / neu_score):.2f} (median), candidates above it "
           f"{rej_above.mean():.3f} vs {neu_above.mean():.3f} after a neutral reply; below half in {below_half:.2f}")
-    # Measured (tiny, seed 0): score x0.54, yet the item stays first (candidates above it 0.00; on
+    # Measured (tiny, seed 0): score x0.51 (x0.54 before the detector stopped reading stated
+    # preferences as rejections), yet the item stays first (candidates above it 0.00; on
     # the default corpus too: x0.42, first in all requests). The issue asks for "below at least half":
     # NOT met, see the report: in the simulator's data a turned-down item is bought about as often as
     # an unlinked one, so a model learns "no better than unlinked", not "below the median".
