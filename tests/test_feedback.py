@@ -191,9 +191,12 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
     pipe = FeaturePipeline(spec, tmp_path / "features", cache=tmp_path / "cache", show_progress=False)
     table = pipe.fit_transform(corpus)
     space = pipe.feature_space("BF+IF")
-    ranker = build("deepfm", space, epochs=8, jit_compile=False, seed=0)
+    # Early stopping watches the train split: tiny's validation split (~20 requests) kept the epoch-1 or
+    # -2 weights, a model too weak to learn any effect's size (measured: x0.51 and first in every request
+    # with it, whatever the epochs). The test asks what the data teaches; it scores unseen test requests.
+    ranker = build("deepfm", space, epochs=30, jit_compile=False, seed=0)
     ranker.fit(table.X(space, "train"), table.labels[table.mask("train")],
-               table.X(space, "valid"), table.labels[table.mask("valid")], table.groups[table.mask("valid")])
+               table.X(space, "train"), table.labels[table.mask("train")], table.groups[table.mask("train")])
 
     def scored(records):
         t = pipe.transform(Corpus.from_records(**records), use_cache=False)
@@ -220,10 +223,13 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
     below_half = float(np.mean(rej_above >= 0.5))
     print(f"turned down: score x{np.median(rej_score / neu_score):.2f} (median), candidates above it "
           f"{rej_above.mean():.3f} vs {neu_above.mean():.3f} after a neutral reply; below half in {below_half:.2f}")
-    # Measured (tiny, seed 0): score x0.51 (x0.54 before the detector stopped reading stated
-    # preferences as rejections), yet the item stays first (candidates above it 0.00; on
-    # the default corpus too: x0.42, first in all requests). The issue asks for "below at least half":
-    # NOT met, see the report: in the simulator's data a turned-down item is bought about as often as
-    # an unlinked one, so a model learns "no better than unlinked", not "below the median".
-    assert np.median(rej_score / neu_score) < 0.7
+    # Measured (tiny, seed 0): score x0.06 (median); candidates above it 0.27 vs 0.06 after a neutral
+    # reply; below half of its candidates in 0.15 of the requests. The issue asks for "below at least
+    # half" (>= 0.8 of the requests): NOT met. In the simulator a rejection mostly hits poorly-fitting
+    # items (only 8% of the rejected items are in the top 20% by fit), so the data rarely shows a
+    # well-fitting item turned down; a fit-independent share of rejections (synth.feedback) raised it to
+    # 0.35 in a trial, but moves the simulator's block strengths that tests/test_generator.py and
+    # tests/test_diagnostics.py pin (see the report).
+    assert np.median(rej_score / neu_score) < 0.2
     assert (rej_score < neu_score).mean() >= 0.9
+    assert rej_above.mean() > neu_above.mean() + 0.1
