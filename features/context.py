@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from features.encoders import embedding_cache
 from features.text import Tokenizer, tokenizer_for_lexicon
 from core.corpus import Corpus
 from core.io import atomic_dir
@@ -38,6 +39,8 @@ class FeatureContext:
     cache: Path  # cross-run cache (e.g. sentence embeddings keyed by encoder and text hash)
     lexicon: list[str] = field(default_factory=list)  # E-comm dictionary, fitted on the training corpus
     show_progress: bool = True
+    # False in a service: texts first seen in a request are embedded in memory, not written to disk.
+    persist_embeddings: bool = True
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def memo(self, key: str, build: Callable[[], object]):
@@ -47,6 +50,10 @@ class FeatureContext:
         return self._memo[key]
 
     # -- text ------------------------------------------------------------------------------------
+    def sentence_embeddings(self, encoder):
+        """The embedding cache of ``encoder`` (texts encoded once, shared across runs and extractors)."""
+        return embedding_cache(self.cache, encoder, self.show_progress, self.persist_embeddings)
+
     @cached_property
     def tokenizer(self) -> Tokenizer:
         # Process-wide per lexicon: building jieba's user dictionary costs more than a request.

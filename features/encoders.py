@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Iterable, Literal, Protocol, Sequence, Union
 
@@ -175,6 +176,11 @@ class EmbeddingCache:
         self._index: dict[bytes, int] = {}
         self._matrix: np.ndarray | None = None
         self.n_encoded = 0  # texts this instance handed to the encoder
+        # persist=False (a long-running service): new texts are kept in memory only, the most recent
+        # ``max_recent`` of them, instead of one disk shard (and a directory scan) per request.
+        self.persist = True
+        self.max_recent = 100_000
+        self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
     # -- disk --------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -244,14 +250,34 @@ class EmbeddingCache:
         uniq, inv = np.unique(np.array(texts, dtype=object).astype(str), return_inverse=True)
         H = text_hashes(uniq)
         rows = self._lookup(H)
-        if (rows < 0).any():
-            self.refresh()
+        if (rows < 0).any() and self.persist:
+            self.refresh()  # another process (a Dask worker) may have encoded them meanwhile
             rows = self._lookup(H)
         miss = np.flatnonzero(rows < 0)
-        if len(miss):
+        if len(miss) and self.persist:
             self._encode_missing([str(uniq[k]) for k in miss], H[miss])
             rows = self._lookup(H)
-        return self.matrix[rows][inv.reshape(-1)]
+            miss = miss[:0]
+        out = self.matrix[np.maximum(rows, 0)] if len(self.matrix) else np.zeros((len(uniq), self.encoder.dim), np.float32)
+        if len(miss):
+            out[miss] = self._recent_vectors([str(uniq[k]) for k in miss], H[miss])
+        return out[inv.reshape(-1)]
+
+    def _recent_vectors(self, texts: list[str], H: np.ndarray) -> np.ndarray:
+        """Vectors of texts not on disk, from (or added to) the in-memory LRU of recent texts."""
+        keys = [h.tobytes() for h in H]
+        new = [k for k, key in enumerate(keys) if key not in self._recent]
+        if new:
+            X = np.asarray(self.encoder.encode([texts[k] for k in new]), dtype=np.float32)
+            self.n_encoded += len(new)
+            for k, x in zip(new, X):
+                self._recent[keys[k]] = x
+        out = np.stack([self._recent[key] for key in keys])
+        for key in keys:
+            self._recent.move_to_end(key)
+        while len(self._recent) > self.max_recent:
+            self._recent.popitem(last=False)
+        return out
 
     def _lookup(self, H: np.ndarray) -> np.ndarray:
         get = self._index.get
@@ -287,12 +313,15 @@ class EmbeddingCache:
 _CACHES: dict[tuple[str, str], EmbeddingCache] = {}
 
 
-def embedding_cache(cache_root: str | os.PathLike, encoder: SentenceEncoder, show_progress: bool = True) -> EmbeddingCache:
-    """The process-wide :class:`EmbeddingCache` of ``encoder`` under ``<cache_root>/embeddings``."""
+def embedding_cache(cache_root: str | os.PathLike, encoder: SentenceEncoder, show_progress: bool = True,
+                    persist: bool = True) -> EmbeddingCache:
+    """The process-wide :class:`EmbeddingCache` of ``encoder`` under ``<cache_root>/embeddings``
+    (``persist``: whether texts it encodes now are written to disk, see ``EmbeddingCache.persist``)."""
     root = Path(cache_root) / "embeddings"
     key = (str(root.resolve()), encoder.name)
     if key not in _CACHES:
         _CACHES[key] = EmbeddingCache(root, encoder, show_progress=show_progress)
     c = _CACHES[key]
     c.show_progress = show_progress
+    c.persist = persist
     return c

@@ -9,6 +9,9 @@ partitions); the result has ``rows.index`` and one column per declared output. `
 learns state from the training split once (vocabularies of keywords, trained word vectors, ...);
 the state must be JSON-serialisable; large artefacts go to files under ``ctx.artifacts`` and the
 state keeps their *relative* path. Training and scoring call the very same ``transform``.
+``warm`` (optional) fills the kind's caches for catalogue items ahead of traffic, e.g. the title
+embeddings of ``bert_cosine``: a service calls it when it loads and on ``PUT /items``, so a request
+encodes only its new utterances. It changes no value ``transform`` returns, only when work is done.
 
 Output kinds (what the materialiser does with a column before a ranker sees it):
 
@@ -70,6 +73,7 @@ class Kind:
     fit: Callable[..., dict] | None = None
     # Bump when the extractor's semantics change: part of the cache key.
     version: str = "1"
+    warm: Callable[..., None] | None = None  # (ctx, params, state, items) -> None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -82,6 +86,7 @@ def register(
     outputs: Callable[[Any, dict], list[OutputColumn]] | list[OutputColumn],
     fit: Callable[..., dict] | None = None,
     version: str = "1",
+    warm: Callable[..., None] | None = None,
 ):
     """Decorator registering ``transform`` as feature kind ``name``.
 
@@ -94,7 +99,7 @@ def register(
             raise ValueError(f"feature kind '{name}' is registered twice")
         out_fn = outputs if callable(outputs) else (lambda p, s, _o=tuple(outputs): list(_o))
         doc = (fn.__doc__ or "").strip().splitlines()
-        _KINDS[name] = Kind(name, doc[0] if doc else "", params, fn, out_fn, fit, version)
+        _KINDS[name] = Kind(name, doc[0] if doc else "", params, fn, out_fn, fit, version, warm)
         return fn
 
     return deco

@@ -30,6 +30,7 @@ import pandas as pd
 from core.corpus import Corpus
 from core.table import FeatureTable
 from features.materialize import FeaturePipeline
+from features.registry import get_kind
 from features.spec import FeatureEntry
 
 # Kinds whose outputs are a function of the candidate item's record alone ...
@@ -108,6 +109,12 @@ class ServingFeatures:
         ctx = self.pipeline.context(corpus)
         self._fill(self.items, self.item_entries, ctx, rows, _keys(rows["item_id"], item_keys), refresh)
         self._fill(self.users, self.user_entries, ctx, rows, _keys(rows["user_id"], user_keys), refresh)
+        # The item-side work of dialogue features (title embeddings, ...) goes to their caches now.
+        items = corpus.items[corpus.items["item_id"].isin(rows["item_id"])]
+        for e in self.dialogue_entries:
+            kind = get_kind(e.kind)
+            if kind.warm is not None:
+                kind.warm(ctx, e.params, self.pipeline.state["features"][e.name]["state"], items)
 
     def _fill(self, store: KeyedArrays, entries: list[FeatureEntry], ctx, rows: pd.DataFrame, keys: np.ndarray,
               refresh: bool) -> None:
@@ -128,6 +135,7 @@ class ServingFeatures:
         corpus (an id without one is its own key)."""
         rows = corpus.candidate_rows()
         ctx = self.pipeline.context(corpus)
+        ctx.persist_embeddings = False  # a request's new utterances: in memory, not a disk shard each
         arrays: dict[str, np.ndarray] = {}
         for store, entries, col, key_of in ((self.items, self.item_entries, "item_id", item_keys),
                                             (self.users, self.user_entries, "user_id", user_keys)):

