@@ -196,6 +196,9 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="3GiB", help="per-worker bound of the large run")
     ap.add_argument("--only", default="local,dask,large", help="which measurements")
     ap.add_argument("--out", default="benchmarks/results/distributed.json")
+    ap.add_argument("--rows-from", action="append", default=[], metavar="FILE[:ENGINE]",
+                    help="reuse the measured rows of an earlier result file (only ENGINE's, e.g. "
+                         "distributed.json:local for the in-process reference of a --only large run)")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one measurement, print JSON
     ap.add_argument("--training-only", action="store_true", help="only the training throughput part")
     ap.add_argument("--train-workers", type=int, default=2)
@@ -217,7 +220,10 @@ def main() -> None:
     plan = {"local": ("local", 1, "auto"), "dask": ("dask", 1, "auto"),
             "large": ("dask", args.replicas, args.memory_limit)}
     rows = []
-    for name in args.only.split(","):
+    for ref in args.rows_from:
+        path, _, engine = ref.partition(":")
+        rows += [r for r in json.loads(Path(path).read_text())["rows"] if not engine or r["engine"] == engine]
+    for name in filter(None, args.only.split(",")):
         if name == "large" and args.replicas < 1:
             continue
         cmd = [sys.executable, __file__, "--scale", args.scale, "--workers", str(args.workers),
