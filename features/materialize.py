@@ -186,7 +186,7 @@ class FeaturePipeline:
                 if o.kind == "categorical":
                     enc[col] = _vocab_from_counts(value_counts(col), entry.params.max_vocab, entry.params.min_count)
                 elif o.kind == "numeric":
-                    enc[col] = _fit_numeric(train_numeric(col), entry.params.transform, entry.params.fill)
+                    enc[col] = _fit_numeric(train_numeric(col), entry.params.transform, entry.params.fill, entry.params.clip)
                 else:
                     sizes = self.state["features"][entry.name]["state"].get("vocab_sizes", {})
                     if o.vocab not in sizes:
@@ -295,20 +295,25 @@ def _pre(x: np.ndarray, transform: str) -> np.ndarray:
     return np.sign(x) * np.log1p(np.abs(x)) if transform == "log1p" else x
 
 
-def _fit_numeric(x: np.ndarray, transform: str, fill: float) -> dict:
+def _fit_numeric(x: np.ndarray, transform: str, fill: float, clip: bool = True) -> dict:
     v = _pre(x.astype(np.float64), transform)
     v = v[np.isfinite(v)]
     mean = float(v.mean()) if v.size else 0.0
     std = float(v.std()) if v.size else 1.0
     lo = float(v.min()) if v.size else 0.0
     hi = float(v.max()) if v.size else 1.0
-    return {"transform": transform, "mean": mean, "std": std if std > 0 else 1.0, "min": lo,
-            "max": hi if hi > lo else lo + 1.0, "fill": fill}
+    out = {"transform": transform, "mean": mean, "std": std if std > 0 else 1.0, "min": lo,
+           "max": hi if hi > lo else lo + 1.0, "fill": fill}
+    if clip and v.size:
+        out["clip"] = [lo, hi]  # the training rows' range (before scaling)
+    return out
 
 
 def _apply_numeric(x: np.ndarray, enc: dict) -> np.ndarray:
     t = enc["transform"]
     v = _pre(x, t)
+    if "clip" in enc:
+        v = np.clip(v, *enc["clip"])  # NaN stays NaN (filled below)
     if t in ("standard", "log1p"):
         v = (v - enc["mean"]) / enc["std"]
     elif t == "minmax":

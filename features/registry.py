@@ -50,6 +50,10 @@ class KindParams(BaseModel):
     # numeric outputs
     transform: Literal["none", "log1p", "standard", "minmax"] = "standard"
     fill: float = 0.0
+    # Values outside the training rows' range are clipped to it (the numeric counterpart of the OOV
+    # id): a request unlike any training row (no preference utterance where every training sample
+    # had one) must not become a z-score of -79 that a model extrapolates on.
+    clip: bool = True
 
 
 @dataclass(frozen=True)

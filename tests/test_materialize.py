@@ -129,6 +129,20 @@ def test_unseen_values_at_scoring_go_to_oov(spec, tiny_corpus, tmp_path):
     assert np.isfinite(table.arrays["price"]).all()  # missing price filled, not NaN
 
 
+def test_numeric_values_outside_the_training_range_are_clipped_to_it():
+    from features.materialize import _apply_numeric, _fit_numeric
+
+    enc = _fit_numeric(np.array([1.0, 2.0, 3.0, np.nan]), "standard", fill=0.0)
+    std = np.std([1.0, 2.0, 3.0])
+    got = _apply_numeric(np.array([10.0, -5.0, 2.5, np.nan]), enc)
+    np.testing.assert_allclose(got, [(3 - 2) / std, (1 - 2) / std, 0.5 / std, 0.0], rtol=1e-6)
+    # log1p clips on the log scale; clip: false keeps the extrapolation
+    enc = _fit_numeric(np.array([0.0, np.e - 1]), "log1p", fill=0.0)
+    np.testing.assert_allclose(_apply_numeric(np.array([1e9]), enc), [(1.0 - 0.5) / 0.5], rtol=1e-6)
+    enc = _fit_numeric(np.array([1.0, 2.0, 3.0]), "standard", fill=0.0, clip=False)
+    np.testing.assert_allclose(_apply_numeric(np.array([10.0]), enc), [8 / std], rtol=1e-6)
+
+
 def test_python_kind_runs_user_function(tmp_path, tiny_corpus, monkeypatch):
     (tmp_path / "my_feats.py").write_text(textwrap.dedent("""
         def title_length(rows, ctx, scale=1.0):

@@ -1,0 +1,108 @@
+"""Issue 14's check on a finished run: does the model push down an item the customer turned down?
+
+    python benchmarks/turned_down.py --run RUN_DIR [--model deepfm] [--feature-set BF+IF+CF]
+
+For every test request of the run's corpus, a new dialogue: the customer's first utterance, the staff
+showing ONE item (the item the customer bought in the generated dialogue, the one a model likes most),
+the customer's reply, then the recommendation. Replies are written here, not by the simulator: a
+rejection in one of ten wordings, or a neutral reply. Scored through ``pipelines.score.Scorer`` (the
+service path). Reported: the share of requests where the turned-down item ranks below at least half of
+its candidates, where it ranks first, its median score ratio to the neutral reply, and the share of
+candidates above it after each reply.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import format_table, write_results  # noqa: E402
+
+REJECTIONS = ["这个我不太喜欢，还有别的吗", "感觉一般，换一款吧", "不是我想要的那种", "这款不行，看看其他的",
+              "算了，这个不考虑了", "颜色我不喜欢，有没有别的", "这个有点丑啊", "不太满意，再推荐一个吧",
+              "这款就不要了", "看不上这个，换换"]
+NEUTRAL = "好的，我看看"
+
+
+def corpus_dir_of(run: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    if cfg.get("data"):
+        return Path(cfg["data"])
+    from synth import default_corpus_dir
+
+    return default_corpus_dir(scale=cfg["scale"], seed=cfg["seed"])
+
+
+def requests(corpus_dir: Path, cfg: dict, reply_of) -> list[dict]:
+    """The run's test requests (its corpus, seed and split) with the dialogue rewritten as above."""
+    from core.corpus import load_corpus
+
+    split = {"split_ratios": tuple(cfg["split"])} if cfg.get("split") else {}
+    corpus = load_corpus(corpus_dir, seed=cfg.get("seed", 0), **split)
+    sessions = {s["session_id"]: s for s in map(json.loads, (corpus_dir / "sessions.jsonl").open())}
+    test = corpus.samples[corpus.samples["split"] == "test"]
+    cands = corpus.candidates.groupby("sample_id", sort=False)["item_id"].apply(list)
+    out = []
+    for k, r in enumerate(test.itertuples()):
+        first = sessions[r.session_id]["turns"][0]["text"]
+        out.append({"request_id": r.sample_id, "user_id": r.user_id, "candidates": cands[r.sample_id],
+                    "turns": [{"role": "user", "text": first},
+                              {"role": "staff", "text": "您看看这款", "items": [r.label_item]},
+                              {"role": "user", "text": reply_of(k)}],
+                    "shown": r.label_item})
+    return out
+
+
+def shown_item(scorer, reqs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per request: the shown item's score, the share of candidates scored above it, whether it is first."""
+    score, above, first = [], [], []
+    for s in range(0, len(reqs), 256):
+        chunk = reqs[s: s + 256]
+        results = scorer.score([{k: v for k, v in q.items() if k != "shown"} for q in chunk])
+        for q, res in zip(chunk, results):
+            scores = {c["item_id"]: c["score"] for c in res["ranking"]}
+            mine = scores[q["shown"]]
+            score.append(mine)
+            above.append(np.mean([v > mine for v in scores.values()]))
+            first.append(res["ranking"][0]["item_id"] == q["shown"])
+    return np.array(score), np.array(above), np.array(first)
+
+
+def main() -> None:
+    import yaml
+
+    from pipelines.score import Scorer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--model", default="deepfm")
+    ap.add_argument("--feature-set", default=None)
+    ap.add_argument("--out", default="benchmarks/results/turned_down.json")
+    args = ap.parse_args()
+    run = Path(args.run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    scorer = Scorer.load(run, args.model, args.feature_set)
+    scorer.warm_up()
+    corpus_dir = corpus_dir_of(run)
+    rows = []
+    neutral = shown_item(scorer, requests(corpus_dir, cfg, lambda k: NEUTRAL))
+    rejected = shown_item(scorer, requests(corpus_dir, cfg, lambda k: REJECTIONS[k % len(REJECTIONS)]))
+    for name, (score, above, first) in (("neutral reply", neutral), ("turned down", rejected)):
+        rows.append({"reply": name, "requests": len(score), "first": float(first.mean()),
+                     "below_half": float((above >= 0.5).mean()), "above_share": float(above.mean()),
+                     "score_ratio_median": float(np.median(score / neutral[0]))})
+    print(format_table(rows, [("reply", "reply", "<14"), ("requests", "requests", "d"),
+                              ("ranked first", "first", ".3f"), ("below half", "below_half", ".3f"),
+                              ("share above", "above_share", ".3f"),
+                              ("score / neutral (median)", "score_ratio_median", ".3f")]))
+    write_results(args.out, {"run": str(run), "model": args.model, "feature_set": args.feature_set, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
