@@ -1,6 +1,6 @@
 """Issue 14's check on a finished run: does the model push down an item the customer turned down?
 
-    python benchmarks/turned_down.py --run RUN_DIR [--model deepfm] [--feature-set BF+IF+CF]
+    python benchmarks/turned_down.py --run RUN_DIR [--model deepfm,lr,gbdt,dcn,kdcn] [--feature-set SET]
 
 For every test request of the run's corpus, a new dialogue: the customer's first utterance, the staff
 showing ONE item (the item the customer bought in the generated dialogue, the one a model likes most),
@@ -81,23 +81,26 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True)
-    ap.add_argument("--model", default="deepfm")
+    ap.add_argument("--model", default="deepfm", help="comma-separated models of the run")
     ap.add_argument("--feature-set", default=None)
     ap.add_argument("--out", default="benchmarks/results/turned_down.json")
     args = ap.parse_args()
     run = Path(args.run)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    scorer = Scorer.load(run, args.model, args.feature_set)
-    scorer.warm_up()
     corpus_dir = corpus_dir_of(run)
+    neutral_reqs = requests(corpus_dir, cfg, lambda k: NEUTRAL)
+    rejected_reqs = requests(corpus_dir, cfg, lambda k: REJECTIONS[k % len(REJECTIONS)])
     rows = []
-    neutral = shown_item(scorer, requests(corpus_dir, cfg, lambda k: NEUTRAL))
-    rejected = shown_item(scorer, requests(corpus_dir, cfg, lambda k: REJECTIONS[k % len(REJECTIONS)]))
-    for name, (score, above, first) in (("neutral reply", neutral), ("turned down", rejected)):
-        rows.append({"reply": name, "requests": len(score), "first": float(first.mean()),
-                     "below_half": float((above >= 0.5).mean()), "above_share": float(above.mean()),
-                     "score_ratio_median": float(np.median(score / neutral[0]))})
-    print(format_table(rows, [("reply", "reply", "<14"), ("requests", "requests", "d"),
+    for model in args.model.split(","):
+        scorer = Scorer.load(run, model, args.feature_set)
+        scorer.warm_up()
+        neutral = shown_item(scorer, neutral_reqs)
+        rejected = shown_item(scorer, rejected_reqs)
+        for name, (score, above, first) in (("neutral reply", neutral), ("turned down", rejected)):
+            rows.append({"model": model, "reply": name, "requests": len(score), "first": float(first.mean()),
+                         "below_half": float((above >= 0.5).mean()), "above_share": float(above.mean()),
+                         "score_ratio_median": float(np.median(score / neutral[0]))})
+    print(format_table(rows, [("model", "model", "<7"), ("reply", "reply", "<14"), ("requests", "requests", "d"),
                               ("ranked first", "first", ".3f"), ("below half", "below_half", ".3f"),
                               ("share above", "above_share", ".3f"),
                               ("score / neutral (median)", "score_ratio_median", ".3f")]))
