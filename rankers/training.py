@@ -105,14 +105,16 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
 
 def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mapping[str, np.ndarray], y: np.ndarray,
                 valid=None, *, predict_fn: PredictFn | None = None, verbose: int = 0,
-                tensorboard_dir: str | None = None, train_dataset: tuple[tf.data.Dataset, int] | None = None
-                ) -> dict[str, list[float]]:
+                tensorboard_dir: str | None = None, train_dataset: tuple[tf.data.Dataset, int] | None = None,
+                loss: tf.keras.losses.Loss | Callable | None = None) -> dict[str, list[float]]:
     """Compile and fit ``model`` on packed arrays; returns the history dict.
 
     ``hparams``: the Keras ranker hyperparameters (``rankers.hparams.KerasHyperparameters``).
     ``valid``: ``(packed, y, groups or None)`` scored after each epoch with ``predict_fn``
     (packed arrays -> probabilities; required with ``valid``). ``train_dataset``: ``(dataset,
     steps_per_epoch)`` of training batches used instead of ``train``/``y`` (``rankers.streaming``).
+    ``loss``: instead of binary cross-entropy on logits (e.g. a listwise loss over batches of whole
+    requests, ``benchmarks/listwise_probe.py``).
     """
     hp = hparams
     if valid is not None and predict_fn is None:
@@ -127,7 +129,7 @@ def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mappin
     ds, steps = train_dataset or make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=float(hp["learning_rate"])),
-        loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+        loss=loss if loss is not None else tf.keras.losses.BinaryCrossentropy(from_logits=True),
         jit_compile=bool(hp["jit_compile"]),
         steps_per_execution=max(1, min(int(hp["steps_per_execution"]), steps)),
         run_eagerly=False,
