@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     a = ap.parse_args(argv)
     from core.corpus import load_corpus
-    from core.env import cache_root
+    from core.env import cache_root, shared_cache
     from core.metrics import evaluate
     from features.materialize import FeaturePipeline
     from pipelines.diagnostics import learnable_ceiling, permutation_importance
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["features"] = [f for f in raw["features"] if f["group"] in ("BF", "IF", "CF")]  # no KG pretraining
     raw["feature_sets"] = {"BF+IF+CF": ["BF", "IF", "CF"]}
     spec = parse_spec(raw)
-    pipe = FeaturePipeline(spec, cache_root() / "features" / corpus.fingerprint(), cache=cache_root() / "cache",
+    pipe = FeaturePipeline(spec, cache_root() / "features" / corpus.fingerprint(), cache=shared_cache(),
                            show_progress=False)
     table = pipe.fit_transform(corpus)
     t_feat = time.perf_counter() - t0

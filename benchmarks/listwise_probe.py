@@ -79,9 +79,10 @@ def main() -> None:
     import tensorflow as tf
     import yaml
 
-    from benchmarks.turned_down import NEUTRAL, REJECTIONS, corpus_dir_of, requests, shown_item
+    from benchmarks.bench_serve import corpus_dir_of
+    from benchmarks.turned_down import NEUTRAL, REJECTIONS, requests, shown_item
     from core.corpus import load_corpus
-    from core.env import cache_root
+    from core.env import cache_root, shared_cache
     from features.materialize import FeaturePipeline
     from features.spec import load_spec
     from pipelines.score import Scorer
@@ -99,7 +100,7 @@ def main() -> None:
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     corpus = load_corpus(corpus_dir_of(run), seed=cfg.get("seed", 0), split_ratios=tuple(cfg["split"]))
     spec = load_spec(run / "feature_spec.yaml")
-    pipe = FeaturePipeline(spec, cache_root() / "features" / corpus.fingerprint(), cache=cache_root() / "cache",
+    pipe = FeaturePipeline(spec, cache_root() / "features" / corpus.fingerprint(), cache=shared_cache(),
                            show_progress=False)
     table = pipe.fit_transform(corpus)
     space = pipe.feature_space(FEATURE_SET)
@@ -135,13 +136,15 @@ def main() -> None:
         shutil.copytree(run, probe_run, ignore=shutil.ignore_patterns("test_predictions.parquet"))
         ranker.save(probe_run / model_dir.relative_to(run))
         cand = {"pointwise (BCE)": run, f"mixed, listwise share {args.weight}": probe_run}
+        neutral_reqs = requests(corpus_dir_of(run), cfg, lambda k: NEUTRAL)
+        rejected_reqs = requests(corpus_dir_of(run), cfg, lambda k: REJECTIONS[k % len(REJECTIONS)])
         for name, r in cand.items():
             model = load(r / model_dir.relative_to(run))
             m = model.evaluate(table.X(space, "test"), table.labels[te], table.groups[te])
             scorer = Scorer.load(r, "deepfm", FEATURE_SET)
             scorer.warm_up()
-            neutral = shown_item(scorer, requests(corpus_dir_of(run), cfg, lambda k: NEUTRAL))
-            rejected = shown_item(scorer, requests(corpus_dir_of(run), cfg, lambda k: REJECTIONS[k % len(REJECTIONS)]))
+            neutral = shown_item(scorer, neutral_reqs)
+            rejected = shown_item(scorer, rejected_reqs)
             rows.append({"training": name, "auc": m["auc"], "top@1": m["top@1"], "mrr": m["mrr"],
                          "turned_down_first": float(rejected[2].mean()),
                          "turned_down_below_half": float((rejected[1] >= 0.5).mean()),

@@ -20,23 +20,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_serve import corpus_dir_of  # noqa: E402
 from benchmarks.common import format_table, write_results  # noqa: E402
 
 REJECTIONS = ["这个我不太喜欢，还有别的吗", "感觉一般，换一款吧", "不是我想要的那种", "这款不行，看看其他的",
               "算了，这个不考虑了", "颜色我不喜欢，有没有别的", "这个有点丑啊", "不太满意，再推荐一个吧",
               "这款就不要了", "看不上这个，换换"]
 NEUTRAL = "好的，我看看"
-
-
-def corpus_dir_of(run: Path) -> Path:
-    import yaml
-
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
-    if cfg.get("data"):
-        return Path(cfg["data"])
-    from synth import default_corpus_dir
-
-    return default_corpus_dir(scale=cfg["scale"], seed=cfg["seed"])
 
 
 def requests(corpus_dir: Path, cfg: dict, reply_of) -> list[dict]:

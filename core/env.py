@@ -78,3 +78,9 @@ def cache_root() -> "Path":
 
     value = os.environ.get(CACHE_ENV, "").strip()
     return Path(value).expanduser() if value else Path.home() / ".cache" / "econvrec_rank"
+
+
+def shared_cache() -> "Path":
+    """The extractors' cross-run cache (sentence embeddings keyed by encoder and text): one for every
+    run on this machine and for the scorer of any run, so a text is encoded once per machine."""
+    return cache_root() / "cache"

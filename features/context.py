@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Callable
 
@@ -50,9 +50,11 @@ class FeatureContext:
         return self._memo[key]
 
     # -- text ------------------------------------------------------------------------------------
-    def sentence_embeddings(self, encoder):
-        """The embedding cache of ``encoder`` (texts encoded once, shared across runs and extractors)."""
-        return embedding_cache(self.cache, encoder, self.show_progress, self.persist_embeddings)
+    def sentence_embeddings(self, encoder) -> Callable[[list[str]], "np.ndarray"]:
+        """``texts -> (n, dim)`` embeddings of ``encoder`` through its cache (each text encoded once,
+        shared across runs and extractors; kept on disk unless ``persist_embeddings`` is off)."""
+        return partial(embedding_cache(self.cache, encoder, self.show_progress).embed,
+                                 persist=self.persist_embeddings)
 
     @cached_property
     def tokenizer(self) -> Tokenizer:

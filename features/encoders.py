@@ -176,9 +176,8 @@ class EmbeddingCache:
         self._index: dict[bytes, int] = {}
         self._matrix: np.ndarray | None = None
         self.n_encoded = 0  # texts this instance handed to the encoder
-        # persist=False (a long-running service): new texts are kept in memory only, the most recent
-        # ``max_recent`` of them, instead of one disk shard (and a directory scan) per request.
-        self.persist = True
+        # Texts embedded with persist=False (a service's requests) are kept in memory only, the most
+        # recent ``max_recent`` of them, instead of one disk shard (and a directory scan) per request.
         self.max_recent = 100_000
         self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
@@ -242,19 +241,20 @@ class EmbeddingCache:
         return len(self._index)
 
     # -- lookup --------------------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts`` (n x dim, float32); only texts never seen before are encoded."""
+    def embed(self, texts: Sequence[str], persist: bool = True) -> np.ndarray:
+        """Embeddings of ``texts`` (n x dim, float32); only texts never seen before are encoded, and
+        saved to disk with ``persist``, else to the in-memory cache of recent texts."""
         texts = ["" if t is None else str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.encoder.dim), np.float32)
         uniq, inv = np.unique(np.array(texts, dtype=object).astype(str), return_inverse=True)
         H = text_hashes(uniq)
         rows = self._lookup(H)
-        if (rows < 0).any() and self.persist:
+        if (rows < 0).any() and persist:
             self.refresh()  # another process (a Dask worker) may have encoded them meanwhile
             rows = self._lookup(H)
         miss = np.flatnonzero(rows < 0)
-        if len(miss) and self.persist:
+        if len(miss) and persist:
             self._encode_missing([str(uniq[k]) for k in miss], H[miss])
             rows = self._lookup(H)
             miss = miss[:0]
@@ -313,15 +313,12 @@ class EmbeddingCache:
 _CACHES: dict[tuple[str, str], EmbeddingCache] = {}
 
 
-def embedding_cache(cache_root: str | os.PathLike, encoder: SentenceEncoder, show_progress: bool = True,
-                    persist: bool = True) -> EmbeddingCache:
-    """The process-wide :class:`EmbeddingCache` of ``encoder`` under ``<cache_root>/embeddings``
-    (``persist``: whether texts it encodes now are written to disk, see ``EmbeddingCache.persist``)."""
+def embedding_cache(cache_root: str | os.PathLike, encoder: SentenceEncoder, show_progress: bool = True) -> EmbeddingCache:
+    """The process-wide :class:`EmbeddingCache` of ``encoder`` under ``<cache_root>/embeddings``."""
     root = Path(cache_root) / "embeddings"
     key = (str(root.resolve()), encoder.name)
     if key not in _CACHES:
         _CACHES[key] = EmbeddingCache(root, encoder, show_progress=show_progress)
     c = _CACHES[key]
     c.show_progress = show_progress
-    c.persist = persist
     return c

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from core.env import cache_root
+from core.env import cache_root, shared_cache
 from core.io import atomic_dir, write_json
 from features.context import stable_hash
 from pipelines.experiment import ConfigError, ExperimentConfig, find_config, load_experiment
@@ -56,7 +56,7 @@ def build_features(cfg: ExperimentConfig, corpus, run: RunDir, engine=None):
 
     spec = load_spec(cfg.resolve(cfg.feature_spec))
     store = cache_root() / "features" / corpus.fingerprint()
-    pipe = FeaturePipeline(spec, store, cache=cache_root() / "cache")
+    pipe = FeaturePipeline(spec, store, cache=shared_cache())
     t0 = time.perf_counter()
     table = fit_transform(pipe, corpus, engine)
     log(f"features: {len(table.rows):,} candidate rows, {len(table.arrays)} columns in {time.perf_counter() - t0:.1f}s")

@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.corpus import Corpus, CorpusError
+from core.env import shared_cache
 from core.io import atomic_file
 from features.context import stable_hash
 from features.materialize import FeaturePipeline
@@ -325,7 +326,9 @@ class Scorer:
 
         self.run = run
         self.model = load(model_dir)
-        self.pipeline = FeaturePipeline.load(run.features, show_progress=False)
+        # The cross-run text cache the run's features were computed with (keyed by encoder and text):
+        # on the training machine, the catalogue's titles and the corpus's utterances are not re-encoded.
+        self.pipeline = FeaturePipeline.load(run.features, show_progress=False, cache=shared_cache())
         self.reference = Reference(run.reference)
         self.features = ServingFeatures.for_columns(self.pipeline, self.model.space.names)
         self.compiled = CompiledModel(self.model)

@@ -94,16 +94,16 @@ def test_in_memory_mode_writes_nothing_keeps_the_most_recent_texts_and_returns_t
     enc = CountingEncoder(HashEncoder())
     cache = EmbeddingCache(tmp_path, enc, show_progress=False)
     on_disk = cache.embed(["a", "b"])
-    cache.persist, cache.max_recent = False, 2
-    X = cache.embed(["b", "c", "d", "c"])  # b from disk; c, d encoded once, kept in memory
+    cache.max_recent = 2
+    X = cache.embed(["b", "c", "d", "c"], persist=False)  # b from disk; c, d encoded once, kept in memory
     assert enc.seen == ["a", "b", "c", "d"]
     np.testing.assert_array_equal(X, HashEncoder().encode(["b", "c", "d", "c"]))
     np.testing.assert_array_equal(X[0], on_disk[1])
     assert len(list((tmp_path / "toy-hash").iterdir())) == 1  # still the one shard of a, b
-    cache.embed(["e"])  # the LRU holds 2: c (least recent) is dropped, d stays
-    cache.embed(["d"])
+    cache.embed(["e"], persist=False)  # the LRU holds 2: c (least recent) is dropped, d stays
+    cache.embed(["d"], persist=False)
     assert enc.seen == ["a", "b", "c", "d", "e"]
-    cache.embed(["c"])
+    cache.embed(["c"], persist=False)
     assert enc.seen == ["a", "b", "c", "d", "e", "c"]
 
 

@@ -298,8 +298,7 @@ def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
 
 def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
     titles = items["title"].fillna("").astype(str)
-    _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(make_encoder(params.encoder)).embed,
-                   params.title)
+    _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(make_encoder(params.encoder)), params.title)
 
 
 @register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
@@ -307,7 +306,7 @@ def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) 
 def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = make_encoder(params.encoder)
-    cache = ctx.sentence_embeddings(enc)
+    embed = ctx.sentence_embeddings(enc)
     utt = context_utterances(rows, ctx, params.pref_types)
     # Only candidates of samples WITH a preference utterance need a title vector: every other row is
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
@@ -318,11 +317,11 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     titles = titles[titles["title"].str.strip() != ""]
 
     texts = pd.Index(pd.unique(utt["text"]))
-    M = cache.embed(list(texts))
+    M = embed(list(texts))
     s_index = pd.Index(pd.unique(rows["sample_id"]))
     i_index = pd.Index(items)
     U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, np.linalg.norm(M, axis=1) > 0, texts, s_index)
-    TM = _title_vectors(titles["title"], cache.embed, params.title)
+    TM = _title_vectors(titles["title"], embed, params.title)
     T, t_cnt = _group_mean(i_index.get_indexer(titles["item_id"]), np.arange(len(titles)), TM, len(i_index))
     t_cnt = t_cnt * (np.linalg.norm(T, axis=1) > 0)
     return pd.DataFrame(

@@ -55,7 +55,7 @@ def _detector(ctx, params: ReactionParams) -> reactions.ReactionDetector:
     embed = None
     if params.encoder is not None:
         enc = make_encoder(params.encoder)
-        embed = enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc).embed
+        embed = enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc)
     return reactions.ReactionDetector(embed, min_similarity=params.min_similarity)
 
 
