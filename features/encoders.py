@@ -180,6 +180,7 @@ class EmbeddingCache:
         # recent ``max_recent`` of them, instead of one disk shard (and a directory scan) per request.
         self.max_recent = 100_000
         self._recent: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.refresh()  # what is on disk; later shards (another process's) are looked for on a miss
 
     # -- disk --------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -98,6 +98,18 @@ def test_service_path_reproduces_evaluation_on_the_whole_test_split(scorer, fini
     assert max(abs(batch[k] - got[k]) for k in want) <= 1e-6
 
 
+def test_a_scorer_encodes_no_text_the_run_already_encoded(finished_run, test_requests, monkeypatch):
+    """The scorer reads the machine's shared text cache, so the test split's utterances (encoded while
+    the run computed its features) are not encoded again, not even by a freshly loaded scorer."""
+    import features.encoders as encoders
+
+    monkeypatch.setattr(encoders, "_CACHES", {})  # nothing in memory: only what is on disk counts
+    fresh = Scorer.load(finished_run, "deepfm", FEATURE_SET)
+    fresh.warm_up()
+    fresh.score(test_requests)
+    assert encoders._CACHES and sum(c.n_encoded for c in encoders._CACHES.values()) == 0
+
+
 def test_cached_sides_equal_a_full_transform(scorer, test_requests):
     """The cached item/user arrays are those FeaturePipeline.transform computes for the same rows."""
     from pipelines.score import RequestKeys, request_corpus, requests_to_records
