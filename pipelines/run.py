@@ -92,7 +92,8 @@ def train_one(model: str, feature_set: str, hparams: dict, cfg: ExperimentConfig
     multi = {"train_workers": train_workers} if train_workers > 1 and isinstance(ranker, KerasRanker) else {}
     t0 = time.perf_counter()
     ranker.fit(table.X(space, "train"), table.labels[table.mask("train")],
-               table.X(space, "valid"), table.labels[table.mask("valid")], table.groups[table.mask("valid")], **multi)
+               table.X(space, "valid"), table.labels[table.mask("valid")], table.groups[table.mask("valid")],
+               groups_train=table.groups[table.mask("train")], **multi)
     train_s = time.perf_counter() - t0
     test = table.mask("test")
     t1 = time.perf_counter()

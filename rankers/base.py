@@ -107,8 +107,10 @@ class Ranker:
 
     # -- the interface ---------------------------------------------------------------------------
     def fit(self, X_train: Mapping[str, np.ndarray], y_train, X_valid: Mapping[str, np.ndarray] | None = None,
-            y_valid=None, groups_valid=None, *, verbose: int = 0, tensorboard_dir: str | None = None) -> "Ranker":
-        """Train from scratch; keep per-epoch metrics on ``self.history_``. Returns ``self``."""
+            y_valid=None, groups_valid=None, *, verbose: int = 0, tensorboard_dir: str | None = None,
+            groups_train=None) -> "Ranker":
+        """Train from scratch; keep per-epoch metrics on ``self.history_``. Returns ``self``.
+        ``groups_*``: the request of each row (validation Top@K; listwise training)."""
         raise NotImplementedError
 
     def predict(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -286,13 +288,23 @@ class KerasRanker(Ranker):
         return self.model
 
     def fit(self, X_train, y_train, X_valid=None, y_valid=None, groups_valid=None, *, verbose: int = 0,
-            tensorboard_dir: str | None = None, train_workers: int = 1) -> "KerasRanker":
+            tensorboard_dir: str | None = None, train_workers: int = 1, groups_train=None) -> "KerasRanker":
         """``train_workers`` > 1: train with that many localhost processes under
-        ``tf.distribute.MultiWorkerMirroredStrategy`` (``rankers.distribute``)."""
+        ``tf.distribute.MultiWorkerMirroredStrategy`` (``rankers.distribute``). ``groups_train``: the
+        request of each training row, needed by ``listwise_weight`` > 0."""
         from rankers.training import train_keras
 
         train = rin.pack(self.space, X_train)
         y_tr = _as_labels(y_train, rin.n_rows(train), "y_train")
+        listwise = float(self.hparams["listwise_weight"]) > 0
+        if listwise and groups_train is None:
+            raise ValueError(f"{self.name}: listwise_weight = {self.hparams['listwise_weight']} trains on whole "
+                             "requests: pass groups_train (the request of each training row), or set listwise_weight: 0")
+        if listwise and train_workers > 1:
+            raise ValueError(f"{self.name}: listwise_weight > 0 is not supported with train_workers > 1 "
+                             "(multi-worker batches are rows); set listwise_weight: 0 or train_workers: 1")
+        if groups_train is not None and len(groups_train) != len(y_tr):
+            raise ValueError(f"groups_train has {len(groups_train)} rows, y_train {len(y_tr)}")
         valid = None
         if X_valid is not None:
             if y_valid is None:
@@ -307,7 +319,8 @@ class KerasRanker(Ranker):
             self.history_ = fit_multiworker(self, train, y_tr, valid, workers=train_workers, verbose=verbose)
         else:
             self.history_ = train_keras(self.model, self.hparams, train, y_tr, valid, predict_fn=self._predict_packed,
-                                        verbose=verbose, tensorboard_dir=tensorboard_dir)
+                                        verbose=verbose, tensorboard_dir=tensorboard_dir,
+                                        groups=None if groups_train is None else np.asarray(groups_train))
         self.fitted_ = True
         return self
 
@@ -317,6 +330,9 @@ class KerasRanker(Ranker):
         from rankers.streaming import parts_train_dataset
         from rankers.training import train_keras
 
+        if float(self.hparams["listwise_weight"]) > 0:
+            raise ValueError(f"{self.name}: listwise_weight > 0 is not supported when streaming parts (batches are "
+                             "rows of one part); set listwise_weight: 0 or train in memory")
         valid = None
         if X_valid is not None:
             packed = rin.pack(self.space, X_valid)

@@ -162,7 +162,7 @@ class GBDTRanker(Ranker):
 
     # -- Ranker API --------------------------------------------------------------------------------
     def fit(self, X_train, y_train, X_valid=None, y_valid=None, groups_valid=None, *, verbose: int = 0,
-            tensorboard_dir: str | None = None) -> "GBDTRanker":
+            tensorboard_dir: str | None = None, groups_train=None) -> "GBDTRanker":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         hp = self.hparams

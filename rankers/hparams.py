@@ -43,6 +43,7 @@ class KerasHyperparameters(Hyperparameters):
     batch_size: PositiveInt
     epochs: PositiveInt
     learning_rate: float = Field(gt=0)
+    listwise_weight: float = Field(ge=0, le=1)  # 0: pointwise BCE; > 0: + softmax CE over each request
     patience: PositiveInt
     seed: int = Field(ge=0, lt=2**32)
     deterministic: bool

@@ -7,6 +7,12 @@
   ``core.tfdata``). No per-row or per-field Python work.
 * model: Adam, binary cross-entropy on logits, ``jit_compile`` (XLA) and ``steps_per_execution``
   from the hparams, never run eagerly.
+* listwise (``listwise_weight`` w > 0): batches of whole requests (``make_request_dataset``) and the
+  loss ``(1 - w) * BCE + w * softmax cross-entropy over each request's candidates`` (``ranking_loss``),
+  both per training row. The purchase is a choice among the shown candidates: the softmax term
+  learns how much one candidate's evidence (a turned-down item) moves it against the others, which a
+  pointwise loss on rare events underestimates; the BCE term keeps scores comparable across
+  requests (pooled AUC, logloss).
 * validation: after each epoch the validation rows are scored (large fixed-size batches) and AUC,
   logloss (and Top@K/MRR/NDCG when groups are given) go into the history and the Keras logs (so
   TensorBoard sees them). Early stopping on validation AUC with ``patience`` epochs; the best
@@ -54,6 +60,69 @@ def make_train_dataset(packed: Mapping[str, np.ndarray], y: np.ndarray, batch_si
 
     ds = without_autotuning(tf.data.Dataset.range(2**62).flat_map(epoch_batches).map(gather).prefetch(2))
     return ds, steps
+
+
+def request_index(groups: np.ndarray) -> np.ndarray:
+    """``(R, L)`` row indices of each request's rows (in row order), padded with -1; ``L`` = the
+    largest request."""
+    _, inv, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    starts = np.cumsum(counts) - counts
+    position = np.arange(len(inv)) - np.repeat(starts, counts)
+    idx = np.full((len(counts), int(counts.max())), -1, np.int32)
+    idx[inv[order], position] = order
+    return idx
+
+
+def make_request_dataset(packed: Mapping[str, np.ndarray], y: np.ndarray, groups: np.ndarray, batch_size: int,
+                         seed: int) -> tuple[tf.data.Dataset, int, int]:
+    """Infinite dataset of shuffled batches of whole requests: ``batch_size // L`` requests (at least
+    one) of ``L`` rows each, padding rows masked out. Yields ``(features, y_true)`` with ``y_true``
+    ``(rows, 2)`` = (label, mask). Returns ``(dataset, steps_per_epoch, L)``."""
+    idx = request_index(groups)
+    n_req, L = idx.shape
+    per_batch = min(max(1, int(batch_size) // L), n_req)
+    steps = n_req // per_batch
+    table = tf.constant(idx)
+    tensors = {k: tf.constant(v) for k, v in packed.items()}
+    labels = tf.constant(np.asarray(y, np.float32))
+
+    def epoch_batches(epoch):
+        perm = tf.random.experimental.stateless_shuffle(
+            tf.range(n_req, dtype=tf.int32), seed=tf.stack([tf.constant(int(seed), tf.int64), epoch]))
+        rows = tf.gather(table, perm[: steps * per_batch])  # (steps * per_batch, L)
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(rows, [steps, per_batch * L]))
+
+    def gather(rows):
+        safe = tf.maximum(rows, 0)
+        mask = tf.cast(rows >= 0, tf.float32)
+        return ({k: tf.gather(t, safe) for k, t in tensors.items()},
+                tf.stack([tf.gather(labels, safe) * mask, mask], axis=1))
+
+    ds = without_autotuning(tf.data.Dataset.range(2**62).flat_map(epoch_batches).map(gather).prefetch(2))
+    return ds, steps, L
+
+
+def ranking_loss(list_size: int, listwise_weight: float) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """``(1 - w) * BCE + w * softmax CE`` over batches of ``make_request_dataset``; both terms are
+    means per real (unmasked) row, so ``w`` mixes like with like.
+
+    ``y_true``: ``(B * L, 2)`` label, mask; ``y_pred``: ``(B * L, 1)`` logits."""
+    w = float(listwise_weight)
+
+    def loss(y_true, y_pred):
+        label, mask = y_true[:, 0], y_true[:, 1]
+        logit = tf.cast(y_pred[:, 0], tf.float32)
+        rows = tf.maximum(tf.reduce_sum(mask), 1.0)
+        bce = tf.reduce_sum(mask * tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logit)) / rows
+        logits = tf.reshape(logit, [-1, list_size])  # (B, L)
+        real = tf.reshape(mask, [-1, list_size]) > 0
+        log_p = tf.nn.log_softmax(tf.where(real, logits, -1e9), axis=1)  # padding gets no probability
+        ce = -tf.reduce_sum(tf.reshape(label, [-1, list_size]) * tf.where(real, log_p, 0.0)) / rows
+        return (1.0 - w) * bce + w * ce
+
+    return loss
 
 
 class _ValidateAndStop(tf.keras.callbacks.Callback):
@@ -106,15 +175,17 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
 def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mapping[str, np.ndarray], y: np.ndarray,
                 valid=None, *, predict_fn: PredictFn | None = None, verbose: int = 0,
                 tensorboard_dir: str | None = None, train_dataset: tuple[tf.data.Dataset, int] | None = None,
-                loss: tf.keras.losses.Loss | Callable | None = None) -> dict[str, list[float]]:
+                loss: tf.keras.losses.Loss | Callable | None = None,
+                groups: np.ndarray | None = None) -> dict[str, list[float]]:
     """Compile and fit ``model`` on packed arrays; returns the history dict.
 
     ``hparams``: the Keras ranker hyperparameters (``rankers.hparams.KerasHyperparameters``).
     ``valid``: ``(packed, y, groups or None)`` scored after each epoch with ``predict_fn``
     (packed arrays -> probabilities; required with ``valid``). ``train_dataset``: ``(dataset,
     steps_per_epoch)`` of training batches used instead of ``train``/``y`` (``rankers.streaming``).
-    ``loss``: instead of binary cross-entropy on logits (e.g. a listwise loss over batches of whole
-    requests, ``benchmarks/listwise_probe.py``).
+    ``groups``: the request of each training row; with ``listwise_weight`` > 0 in the hparams the
+    batches are whole requests and the loss is ``ranking_loss``. ``loss``: any other loss instead
+    of binary cross-entropy on logits.
     """
     hp = hparams
     if valid is not None and predict_fn is None:
@@ -126,7 +197,15 @@ def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mappin
             raise ImportError("tensorboard_dir needs the 'tensorboard' package (pip install tensorboard); "
                               "it is not a dependency of this project") from exc
     seed_everything(int(hp["seed"]), bool(hp["deterministic"]))
-    ds, steps = train_dataset or make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
+    w = float(hp.get("listwise_weight", 0.0))
+    if w > 0 and train_dataset is None:
+        if groups is None:
+            raise ValueError("listwise_weight > 0 trains on whole requests: pass the request of each training row "
+                             "(groups)")
+        ds, steps, list_size = make_request_dataset(train, y, groups, int(hp["batch_size"]), int(hp["seed"]))
+        loss = loss if loss is not None else ranking_loss(list_size, w)
+    else:
+        ds, steps = train_dataset or make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=float(hp["learning_rate"])),
         loss=loss if loss is not None else tf.keras.losses.BinaryCrossentropy(from_logits=True),
