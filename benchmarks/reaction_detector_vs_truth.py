@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     m = truth.merge(latest, on=["sample_id", "item_id"], how="left")
     m["label"] = m["label"].fillna("none")
     cross = pd.crosstab(m["reaction"], m["label"])
-    neg = m[m["label"] == "negative"]
+    neg = m[m["label"].isin(["negative", "implied"])]
     false = neg[neg["reaction"] != -1]
     # The wording of each false alarm: the detector's negative replies to that item before the sample's turn.
     fa = false.merge(corpus.samples[["sample_id", "session_id", "turn"]], on="sample_id").merge(
-        replies[replies["label"] == "negative"], on=["session_id", "item_id"], suffixes=("", "_reply"))
+        replies[replies["label"].isin(["negative", "implied"])], on=["session_id", "item_id"], suffixes=("", "_reply"))
     fa = fa[fa["turn_idx"] < fa["turn"]]
     texts = corpus.turns.set_index(["session_id", "turn_idx"])["text"]
     wording = texts.loc[list(zip(fa["session_id"], fa["turn_idx"]))].value_counts().head(25)

@@ -8,7 +8,8 @@ the customer's reply, then the recommendation. Replies are written here, not by 
 rejection in one of ten wordings, or a neutral reply. Scored through ``pipelines.score.Scorer`` (the
 service path). Reported: the share of requests where the turned-down item ranks below at least half of
 its candidates, where it ranks first, its median score ratio to the neutral reply, and the share of
-candidates above it after each reply.
+candidates above it after each reply; and the same for the simulator's own purchase model (``truth``,
+an oracle: what a perfect ranker of this corpus would do).
 """
 from __future__ import annotations
 
@@ -64,6 +65,37 @@ def shown_item(scorer, reqs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.array(score), np.array(above), np.array(first)
 
 
+def simulator_truth(corpus_dir: Path, reqs: list[dict], rejected: bool) -> tuple[np.ndarray, np.ndarray]:
+    """What the simulator's purchase model says of the rewritten requests (an oracle row): per request
+    the share of candidates whose true utility is above the shown item's, and whether it is first.
+    Utility = the generated dialogue's ``bf + cf`` (``_truth.parquet``; the rewrite keeps only the first
+    utterance, so ``cf`` is an approximation) + the rewritten dialogue's interaction block
+    (``synth.episode``, ``synth.feedback``): the shown item ``W_MENTION + W_RECENT`` (``- W_FB_NEG`` when
+    turned down), every other candidate ``W_SIM x overlap`` (``- W_FB_NEG x SIBLING_SHARE x overlap``
+    when turned down), overlap = the share of its attribute values (brand and model included) equal
+    to the shown item's."""
+    from synth.feedback import SIBLING_SHARE, W_FB_NEG
+    from synth.generate import load_truth
+    from synth.model import W_MENTION, W_RECENT, W_SIM
+
+    truth = load_truth(corpus_dir).set_index(["sample_id", "item_id"])
+    attrs = {d["item_id"]: d.get("attributes", {}) for d in map(json.loads, (corpus_dir / "items.jsonl").open())}
+    above, first = [], []
+    for q in reqs:
+        shown = attrs[q["shown"]]
+        u = truth.loc[[(q["request_id"], c) for c in q["candidates"]]]
+        util = (u["bf"] + u["cf"]).to_numpy(float, copy=True)
+        overlap = np.array([np.mean([shown.get(k) == v for k, v in attrs[c].items()]) if attrs[c] else 0.0
+                            for c in q["candidates"]])
+        me = q["candidates"].index(q["shown"])
+        overlap[me] = 0.0  # the shown item's own interaction terms are below
+        util += (W_SIM - (W_FB_NEG * SIBLING_SHARE if rejected else 0.0)) * overlap
+        util[me] += W_MENTION + W_RECENT - (W_FB_NEG if rejected else 0.0)
+        above.append(np.mean(util > util[me]))
+        first.append(bool(np.argmax(util) == me))
+    return np.array(above), np.array(first)
+
+
 def main() -> None:
     import yaml
 
@@ -81,6 +113,11 @@ def main() -> None:
     neutral_reqs = requests(corpus_dir, cfg, lambda k: NEUTRAL)
     rejected_reqs = requests(corpus_dir, cfg, lambda k: REJECTIONS[k % len(REJECTIONS)])
     rows = []
+    for name, reqs, rejected in (("neutral reply", neutral_reqs, False), ("turned down", rejected_reqs, True)):
+        above, first = simulator_truth(corpus_dir, reqs, rejected)
+        rows.append({"model": "truth", "reply": name, "requests": len(above), "first": float(first.mean()),
+                     "below_half": float((above >= 0.5).mean()), "above_share": float(above.mean()),
+                     "score_ratio_median": float("nan")})
     for model in args.model.split(","):
         scorer = Scorer.load(run, model, args.feature_set)
         scorer.warm_up()

@@ -16,6 +16,12 @@ After a staff turn links items, the next user block opens with a reaction with p
     question     0.6                           about an attribute of the item; no effect
     none         0.5                           no reaction (other chatter)
 
+Customers also react for reasons no feature sees (a colour they happen to dislike, a model a friend
+had): with probability ``P_PRIVATE`` the standing ``q`` is replaced by a uniform draw, so a
+well-fitting item is sometimes turned down (and then rarely bought) and a poorly fitting one praised.
+Without it a rejection almost only hit items the data already marks as poor (8% of the rejected items
+were in the top fifth by fit), and no ranker could learn what a rejection of a good item means.
+
 ``overlap`` is the share of equal KB columns (attributes, brand, series), as in the IF block: the
 siblings of a rejected phone lose part of its penalty. Wording is composed from an opener, an
 aspect and a predicate with negation and hedging (不是很喜欢 / 还行吧 / 样子不错但是太贵了 / 这个颜色
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from synth.episode import Episode
 
 P_REACT = 0.65
+P_PRIVATE = 0.3  # share of reactions drawn from private taste, independent of the item's fit
 W_FB_POS, W_FB_NEG, SIBLING_SHARE = 1.0, 4.0, 0.4
 
 # Wording parts. {s}: who ("这款", "第二款", "这两个"); {a}: an aspect.
@@ -78,6 +85,8 @@ def react(ep: "Episode", p: float = P_REACT) -> bool:
             else d.pick(["这几款", "这几个都"])
     partial = ep.bf + ep.cf
     q = float(np.mean([(partial < partial[j]).mean() for j in targets]))
+    if d.bern(P_PRIVATE):
+        q = float(rng.random())
     comp = _comparative(ep, targets, who)
     w = np.array([np.exp(4 * (q - 0.5)), np.exp(-4 * (q - 0.5)), 0.5 * np.exp(-4 * (q - 0.5)), 0.6, 0.5])
     kind = ["positive", "negative", "comparative", "question", "none"][int(rng.choice(5, p=w / w.sum()))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GENERATOR_VERSION = 4  # bump on any change to the generated files (cache directories carry it)
+GENERATOR_VERSION = 5  # bump on any change to the generated files (cache directories carry it)
 N_CANDIDATES = 31  # the purchased item + at most 30 hard negatives
 # purchase model; tuned on `default` so that the blocks rank IF > CF > BF
 TAU = 0.3  # Gumbel noise scale of the purchase

@@ -51,7 +51,7 @@ def test_detector_accuracy_on_hand_written_replies(labelled, e5_detector):
     ("不错但是太贵了", "negative", -0.7),         # the clause after 但是 decides: 0.3 * 1 - 1
     ("还行吧", "positive", 0.4),                  # hedged
     ("这个颜色不好看", "negative", -1.0),
-    ("有没有便宜一点的", "negative", -1.0),       # comparative request = rejection
+    ("有没有便宜一点的", "implied", -1.0),    # comparative request = rejection, no negative word
     ("不贵，挺好", "positive", 1.0),               # 不贵 -> +0.5, 挺好 +1, clipped
     ("这款防水吗", "question", 0.0),
 ])
@@ -85,8 +85,8 @@ def test_references_to_one_of_several_shown_items():
     ("不喜欢这个颜色", [(0, "negative", -1.0)]),  # points at the item: a reaction
     ("不要这个", [(0, "negative", -1.0)]),
     ("不太喜欢", [(0, "negative", -1.0)]),
-    ("不要金色的，还有别的吗", [(0, "negative", -1.0)]),  # the preference plus "another one" rejects
-    ("还有别的款吗", [(0, "negative", -1.0)]),   # 别的 is "another", not 别 = "don't"
+    ("不要金色的，还有别的吗", [(0, "implied", -1.0)]),  # the preference plus "another one" rejects
+    ("还有别的款吗", [(0, "implied", -1.0)]),  # 别的 is "another", not 别 = "don't"
 ])
 def test_stated_preferences_are_not_reactions(text, expected):
     # Read as rejections they were most of the detector's false alarms on the simulator's corpus

