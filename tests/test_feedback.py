@@ -108,6 +108,8 @@ def test_item_reaction_hand_computed():
     # rejection of I1 (还有别的 = another one), 3 - 2 = 1 turn before the recommendation.
     i1 = out[("X1", "I1")]
     assert (i1["polarity"], i1["negative"], i1["positive"], i1["recency"]) == (-1.0, 1.0, 0.0, 0.5)
+    # ... read without a negative word (不要金色的 is a stated preference): an implied rejection
+    assert i1["implied"] == 1.0
     # I2 shares 品牌 and 内存 with I1 out of {品牌, 颜色, 内存, 系统}: overlap 0.5, sibling -0.5.
     assert out[("X1", "I2")]["sibling_overlap"] == pytest.approx(0.5)
     assert out[("X1", "I2")]["sibling"] == pytest.approx(-0.5)
@@ -132,6 +134,13 @@ def test_reply_after_a_later_staff_turn_counts_only_when_it_points_at_the_item()
     assert with_reply("颜色不好看的不要")["polarity"] == 0.0  # an answer to the staff's question
     late = with_reply("这个颜色不好看")  # 这个: still about the shown I1
     assert late["negative"] == 1.0 and late["recency"] == pytest.approx(1 / 2)
+
+
+def test_a_negative_word_makes_the_rejection_explicit():
+    rec = tiny_records()
+    rec["sessions"][0]["turns"][2]["text"] = "这款不太喜欢，还有别的吗"
+    i1 = _reactions(Corpus.from_records(**rec))[("X1", "I1")]
+    assert (i1["negative"], i1["implied"], i1["polarity"]) == (1.0, 0.0, -1.0)
 
 
 def test_latest_reaction_wins_and_only_before_the_recommendation_turn():
@@ -223,13 +232,11 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
     below_half = float(np.mean(rej_above >= 0.5))
     print(f"turned down: score x{np.median(rej_score / neu_score):.2f} (median), candidates above it "
           f"{rej_above.mean():.3f} vs {neu_above.mean():.3f} after a neutral reply; below half in {below_half:.2f}")
-    # Measured (tiny, seed 0): score x0.06 (median); candidates above it 0.27 vs 0.06 after a neutral
-    # reply; below half of its candidates in 0.15 of the requests. The issue asks for "below at least
-    # half" (>= 0.8 of the requests): NOT met. In the simulator a rejection mostly hits poorly-fitting
-    # items (only 8% of the rejected items are in the top 20% by fit), so the data rarely shows a
-    # well-fitting item turned down; a fit-independent share of rejections (synth.feedback) raised it to
-    # 0.35 in a trial, but moves the simulator's block strengths that tests/test_generator.py and
-    # tests/test_diagnostics.py pin (see the report).
+    # Measured (tiny, seed 0, generator 5): score x0.06 (median); candidates above it 0.34 vs 0.15 after a
+    # neutral reply; below half of its candidates in 0.35 of the requests (generator 4: 0.15). The issue
+    # asks for "below at least half": not met on tiny, whose ~150 training requests hold few rejections
+    # of well-fitting items. On the default corpus it is measured by benchmarks/turned_down.py (the
+    # simulator's own answer: 0.965; DCN of the default run: see the README).
     assert np.median(rej_score / neu_score) < 0.2
     assert (rej_score < neu_score).mean() >= 0.9
     assert rej_above.mean() > neu_above.mean() + 0.1
