@@ -175,7 +175,6 @@ class _ValidateAndStop(tf.keras.callbacks.Callback):
 def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mapping[str, np.ndarray], y: np.ndarray,
                 valid=None, *, predict_fn: PredictFn | None = None, verbose: int = 0,
                 tensorboard_dir: str | None = None, train_dataset: tuple[tf.data.Dataset, int] | None = None,
-                loss: tf.keras.losses.Loss | Callable | None = None,
                 groups: np.ndarray | None = None) -> dict[str, list[float]]:
     """Compile and fit ``model`` on packed arrays; returns the history dict.
 
@@ -184,8 +183,7 @@ def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mappin
     (packed arrays -> probabilities; required with ``valid``). ``train_dataset``: ``(dataset,
     steps_per_epoch)`` of training batches used instead of ``train``/``y`` (``rankers.streaming``).
     ``groups``: the request of each training row; with ``listwise_weight`` > 0 in the hparams the
-    batches are whole requests and the loss is ``ranking_loss``. ``loss``: any other loss instead
-    of binary cross-entropy on logits.
+    batches are whole requests and the loss is ``ranking_loss``; else binary cross-entropy on logits.
     """
     hp = hparams
     if valid is not None and predict_fn is None:
@@ -203,12 +201,13 @@ def train_keras(model: tf.keras.Model, hparams: Mapping[str, Any], train: Mappin
             raise ValueError("listwise_weight > 0 trains on whole requests: pass the request of each training row "
                              "(groups)")
         ds, steps, list_size = make_request_dataset(train, y, groups, int(hp["batch_size"]), int(hp["seed"]))
-        loss = loss if loss is not None else ranking_loss(list_size, w)
+        loss = ranking_loss(list_size, w)
     else:
         ds, steps = train_dataset or make_train_dataset(train, y, int(hp["batch_size"]), int(hp["seed"]))
+        loss = tf.keras.losses.BinaryCrossentropy(from_logits=True)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(learning_rate=float(hp["learning_rate"])),
-        loss=loss if loss is not None else tf.keras.losses.BinaryCrossentropy(from_logits=True),
+        loss=loss,
         jit_compile=bool(hp["jit_compile"]),
         steps_per_execution=max(1, min(int(hp["steps_per_execution"]), steps)),
         run_eagerly=False,
