@@ -149,6 +149,29 @@ async def concurrent(url: str, make, clients: int, duration: float) -> dict:
             "p99_ms": float(np.percentile(ms, 99)), "errors": errors}
 
 
+class ScoreCalls:
+    """Requests per score call (the service coalesces concurrent calls) from its ``/metrics``,
+    over the interval since the previous reading."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.last = self._read()
+
+    def _read(self) -> tuple[float, float]:
+        import httpx
+
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        value = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                 if line.startswith("econvrec_batch_requests_")}
+        return value.get("econvrec_batch_requests_sum", 0.0), value.get("econvrec_batch_requests_count", 0.0)
+
+    def since_last(self) -> dict:
+        now = self._read()
+        (s0, c0), self.last = self.last, now
+        calls = now[1] - c0
+        return {"score_calls": int(calls), "requests_per_score_call": (now[0] - s0) / calls if calls else float("nan")}
+
+
 def baseline_scorer_module():
     """``pipelines/score.py`` as of ``BASELINE`` (read from git, nothing checked out)."""
     src = subprocess.run(["git", "show", f"{BASELINE}:pipelines/score.py"], cwd=ROOT, check=True,
@@ -198,6 +221,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/serve.json")
     ap.add_argument("--batch-only", action="store_true",
                     help="only the batch part; the HTTP rows are kept from --out (a previous run)")
+    ap.add_argument("--http-only", action="store_true", help="only the HTTP part (nothing written)")
     args = ap.parse_args()
     run = Path(args.run)
     load = {"load_avg_start": os.getloadavg()}
@@ -212,15 +236,19 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         proc = start_server(run, args.model, port)
         try:
-            http = [sequential(url, make, args.n)]
+            calls = ScoreCalls(url)
+            http = [{**sequential(url, make, args.n), **calls.since_last()}]
             for c in map(int, args.clients.split(",")):
-                http.append(asyncio.run(concurrent(url, make, c, args.duration)))
+                http.append({**asyncio.run(concurrent(url, make, c, args.duration)), **calls.since_last()})
         finally:
             proc.terminate()
             load["service_exit_code"] = proc.wait(timeout=60)
         load["load_avg_after_http"] = os.getloadavg()
     print("\n" + format_table(http, [("case", "case", "<30"), ("requests", "requests", "d"), ("req/s", "req_per_s", ".1f"),
-                                      ("p50 ms", "p50_ms", ".1f"), ("p99 ms", "p99_ms", ".1f"), ("errors", "errors", "d")]))
+                                      ("p50 ms", "p50_ms", ".1f"), ("p99 ms", "p99_ms", ".1f"), ("errors", "errors", "d"),
+                                      ("req/score call", "requests_per_score_call", ".1f")]))
+    if args.http_only:
+        return
     rows = batch(run, args.model, test_requests(corpus_dir_of(run)))
     load["load_avg_end"] = os.getloadavg()
     print("\n" + format_table(rows, [("scorer", "scorer", "<13"), ("pass", "pass", "<10"), ("requests", "requests", "d"),

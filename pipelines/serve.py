@@ -12,10 +12,14 @@
 Bad input is a 400 with ``{"error", "request_id", "field"}`` (413 for a body over ``--max-body-bytes``),
 never a 500. Scoring runs one call at a time in a worker thread (the feature caches are not
 thread-safe; the CPU is the limit anyway), so the event loop keeps accepting and answering health and
-metrics. SIGTERM: uvicorn stops accepting, finishes the requests in flight and exits 0.
+metrics. Calls that arrive while one is being scored are coalesced into the next ``score`` call
+(``RequestBatcher``): a call's cost is mostly fixed (pandas per extractor, one model call), so under
+load the service answers many requests for the price of a few. SIGTERM: uvicorn stops accepting,
+finishes the requests in flight and exits 0.
 """
 
 import argparse
+import asyncio
 import json
 import sys
 import threading
@@ -24,9 +28,134 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 DEFAULT_MAX_BODY = 1 << 20  # bytes; a 31-candidate request is ~3 KB
+DEFAULT_MAX_BATCH = 64  # requests coalesced into one score call (~2,000 candidates at 31 each)
 
 
-def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY):
+def _with_id(req, i: int):
+    """``req`` with the id ``check_request`` gives a request without one (its position in its own
+    call), so that coalescing with other calls changes neither its answer nor its clashes."""
+    if not isinstance(req, dict) or req.get("request_id") is not None:
+        return req  # (a mistyped id stays: the coalesced call fails and this call is scored alone)
+    return {**req, "request_id": f"request-{i + 1}"}
+
+
+def _identity(req) -> tuple[set, set]:
+    """What a request defines and what it only refers to, for coalescing: two requests may share a
+    score call unless one defines a name the other uses (``requests_to_records`` keeps one record per
+    request, user and item id, so the second definition would replace the first's).
+
+    Defines: its request id, its user id when the profile is inline, its inline items' ids. Refers to:
+    its user id, the items it names by id. A request whose shape is wrong defines everything (alone)."""
+    if not isinstance(req, dict):
+        return {("*",)}, set()
+    own = {("request", str(req.get("request_id")))}
+    refs = {("user", str(req.get("user_id")))}
+    if req.get("profile") is not None:
+        own.add(("user", str(req.get("user_id"))))
+    turns = req.get("turns")
+    mentioned = [x for t in turns if isinstance(t, dict) and isinstance(t.get("items"), list) for x in t["items"]] \
+        if isinstance(turns, list) else []
+    cands = req.get("candidates")
+    for it in (cands if isinstance(cands, list) else []) + mentioned:
+        if isinstance(it, dict):
+            own.add(("item", str(it.get("item_id"))))
+        else:
+            refs.add(("item", str(it)))
+    return own, refs
+
+
+class RequestBatcher:
+    """Coalesces concurrent ``POST /rank`` calls into single ``score`` calls (dynamic batching).
+
+    One worker task takes the oldest waiting call and every call queued behind it that fits (at most
+    ``max_requests`` requests, no identity clash, see ``_identity``), scores them in one call of
+    ``score_fn`` (run in a thread) and hands each call its slice of the results. Nothing waits for a
+    batch to fill: an idle service scores a lone call at once. If a coalesced call fails, each of its
+    calls is scored alone, so a bad request is answered with its own error and the others' results
+    are unaffected.
+    """
+
+    def __init__(self, score_fn, run_blocking, max_requests: int = DEFAULT_MAX_BATCH, on_batch=None):
+        self.score_fn, self.run_blocking, self.max_requests = score_fn, run_blocking, max_requests
+        self.on_batch = on_batch  # called with the number of requests of each score call
+        self._queue: list[tuple[list, list, asyncio.Future]] = []  # (with ids, as sent, future)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._work())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def submit(self, requests: list) -> list:
+        """The results of ``score_fn(requests)``, or its exception, raised here."""
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append(([_with_id(r, i) for i, r in enumerate(requests)], requests, fut))
+        self._wake.set()
+        return await fut
+
+    def _take(self) -> list[tuple[list, list, asyncio.Future]]:
+        batch, rest, n, owned, used = [], [], 0, set(), set()
+        for call in self._queue:
+            reqs = call[0]
+            own, refs = set(), set()
+            for r in reqs:
+                o, f = _identity(r)
+                own |= o
+                refs |= f
+            fits = not batch or (n + len(reqs) <= self.max_requests and ("*",) not in own
+                                 and ("*",) not in owned and not own & (owned | used) and not refs & owned)
+            if fits:
+                batch.append(call)
+                n += len(reqs)
+                owned |= own
+                used |= refs
+            else:
+                rest.append(call)
+        self._queue = rest
+        return batch
+
+    async def _work(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = self._take()
+            if self.on_batch is not None:
+                self.on_batch(sum(len(reqs) for reqs, _, _ in batch))
+            if len(batch) == 1:
+                await self._answer(*batch[0][1:])
+                continue
+            try:
+                results = await self.run_blocking(self.score_fn, [r for reqs, _, _ in batch for r in reqs])
+            except Exception:
+                for _, sent, fut in batch:  # find whose request it was: each call alone, as sent
+                    await self._answer(sent, fut)
+                continue
+            start = 0
+            for reqs, _, fut in batch:
+                if not fut.done():
+                    fut.set_result(results[start: start + len(reqs)])
+                start += len(reqs)
+
+    async def _answer(self, reqs: list, fut: asyncio.Future) -> None:
+        try:
+            result = await self.run_blocking(self.score_fn, reqs)
+        except Exception as e:
+            if not fut.done():
+                fut.set_exception(e)
+        else:
+            if not fut.done():
+                fut.set_result(result)
+
+
+def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY, max_batch: int = DEFAULT_MAX_BATCH):
     """The FastAPI app around ``scorer_factory()`` (a warmed-up ``pipelines.score.Scorer``), which
     runs at start-up, before the server accepts connections."""
     from fastapi import FastAPI, Request
@@ -45,13 +174,24 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY):
                         buckets=(.002, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .25, .5, 1, 2.5, 5),
                         registry=registry)
     candidates_total = Counter("econvrec_candidates_scored", "Candidates scored", registry=registry)
-    state: dict = {"scorer": None}
+    batch_sizes = Histogram("econvrec_batch_requests", "Requests per score call (concurrent calls coalesced)",
+                            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=registry)
+    state: dict = {"scorer": None, "batcher": None}
     lock = threading.Lock()
+
+    def scored(fn, *args):
+        with lock:
+            return fn(*args)
 
     @asynccontextmanager
     async def lifespan(app):
         state["scorer"] = await run_in_threadpool(scorer_factory)
+        batcher = RequestBatcher(lambda reqs: scored(state["scorer"].score, reqs),
+                                 lambda fn, *a: run_in_threadpool(fn, *a), max_batch, batch_sizes.observe)
+        batcher.start()
+        state["batcher"] = batcher
         yield
+        await batcher.stop()
 
     app = FastAPI(title="econvrec-rank", lifespan=lifespan)
 
@@ -80,14 +220,10 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY):
             return None, error(endpoint, 400, f"body must be an object with a non-empty list '{key}'", None, key)
         return doc[key], None
 
-    def scored(fn, *args):
-        with lock:
-            return fn(*args)
-
-    async def run_scorer(endpoint: str, fn, payload):
+    async def run_scorer(endpoint: str, call):
         t0 = time.perf_counter()
         try:
-            result = await run_in_threadpool(scored, fn, payload)
+            result = await call
         except RequestError as e:
             return None, error(endpoint, 400, str(e), e.request_id, e.field)
         except Exception as e:  # a bug of ours, not the caller's: say so, keep serving
@@ -103,7 +239,7 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY):
         reqs, err = await read_json(request, "rank", "requests")
         if err is not None:
             return err
-        results, err = await run_scorer("rank", state["scorer"].score, reqs)
+        results, err = await run_scorer("rank", state["batcher"].submit(reqs))
         if err is not None:
             return err
         candidates_total.inc(sum(len(r["ranking"]) for r in results))
@@ -114,7 +250,7 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY):
         items, err = await read_json(request, "items", "items")
         if err is not None:
             return err
-        n, err = await run_scorer("items", state["scorer"].register_items, items)
+        n, err = await run_scorer("items", run_in_threadpool(scored, state["scorer"].register_items, items))
         return err if err is not None else JSONResponse({"registered": n})
 
     @app.get("/healthz")

@@ -213,10 +213,18 @@ def test_bad_requests_are_400_or_413_and_the_service_keeps_answering(server, tes
     assert "econvrec_request_latency_seconds_bucket" in metrics
 
 
-def test_concurrent_clients_all_get_complete_rankings(server, test_requests):
+def score_calls(url) -> tuple[float, float]:
+    """(requests, score calls) so far, from the service's batch-size histogram."""
+    m = dict(line.split() for line in httpx.get(f"{url}/metrics").text.splitlines()
+             if line.startswith("econvrec_batch_requests_sum") or line.startswith("econvrec_batch_requests_count"))
+    return float(m["econvrec_batch_requests_sum"]), float(m["econvrec_batch_requests_count"])
+
+
+def test_concurrent_clients_all_get_complete_rankings(server, scorer, test_requests):
     url, _ = server
     n_clients, per_client = 12, 4
     answers, failures = [], []
+    before = score_calls(url)
 
     def client(k):
         with httpx.Client(timeout=120) as c:
@@ -234,9 +242,15 @@ def test_concurrent_clients_all_get_complete_rankings(server, test_requests):
     for t in threads:
         t.join()
     assert not failures and len(answers) == n_clients * per_client
+    # Calls that waited behind a busy scorer were coalesced: fewer score calls than requests.
+    after = score_calls(url)
+    assert after[0] - before[0] == n_clients * per_client and after[1] - before[1] < n_clients * per_client
+    lone = {q["request_id"]: scores_of(scorer.score([q])) for q in {q["request_id"]: q for q, _ in answers}.values()}
     for q, res in answers:
         assert res["request_id"] == q["request_id"]
         assert sorted(c["item_id"] for c in res["ranking"]) == sorted(map(str, q["candidates"]))
+        got = scores_of([res])  # scored with whatever calls it was coalesced with: as if alone
+        assert max(abs(got[k] - lone[q["request_id"]][k]) for k in got) <= 1e-6
 
 
 def test_unknown_users_items_and_values_score_through_oov(server, scorer):

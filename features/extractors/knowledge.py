@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from features.extractors.interactive import warm_title_tokens
 from features.kg.graph import CKG, OOV_ID, _token_rows
 from features.kg.pretrain import ENTITY_FILE, CKGParams, build_and_pretrain
 from features.registry import KindParams, OutputColumn, register
@@ -169,7 +170,8 @@ def _rank_keywords(tok: pd.DataFrame, doc: str, g: CKG, idf: dict[str, float], s
     return a.groupby(doc, sort=False).head(k)[[doc, "eid"]]
 
 
-@register("dialogue_keywords", params=DialogueKeywordsParams, outputs=_dialogue_outputs, fit=_fit_dialogue)
+@register("dialogue_keywords", params=DialogueKeywordsParams, outputs=_dialogue_outputs, fit=_fit_dialogue,
+          warm=warm_title_tokens)
 def dialogue_keywords(rows: pd.DataFrame, ctx, p: DialogueKeywordsParams, state: dict) -> pd.DataFrame:
     """K-DCN dialogue interaction: CKG keyword ids of the user's query and of the candidate title (eqs. 6-8)."""
     g = _graph(ctx, state)
