@@ -359,11 +359,15 @@ class Scorer:
         _, model_dir = run.find_model(model, feature_set)
         return cls(run, model_dir)
 
-    def warm_up(self, catalogue_chunk: int = 2000) -> None:
-        """Item features of the run's whole catalogue, and every padded model size, computed now."""
+    def warm_up(self, chunk: int = 2000) -> None:
+        """Item features of the run's whole catalogue, user features of its every user, and every
+        padded model size, computed now (a request then computes only its dialogue side)."""
         ids = [str(i) for i in self.reference.items.index]
-        for s in range(0, len(ids), catalogue_chunk):
-            self._prepare_items(ids[s: s + catalogue_chunk])
+        for s in range(0, len(ids), chunk):
+            self._prepare_items(ids[s: s + chunk])
+        users = [str(u) for u in self.reference.users.index]
+        for s in range(0, len(users), chunk):
+            self._prepare_users(users[s: s + chunk])
         self.compiled.warm_up()
 
     def register_items(self, items: list[dict]) -> int:
@@ -384,6 +388,15 @@ class Scorer:
         keys = RequestKeys()
         corpus = self._catalogue_corpus(item_ids, keys)
         self.features.prepare(self._with_run_kb(corpus), keys.items, {})
+
+    def _prepare_users(self, user_ids: list[str]) -> None:
+        if not self.features.user_entries or not len(self.reference.items):
+            return
+        any_item = str(self.reference.items.index[0])  # a request needs a candidate; its item is cached
+        keys = RequestKeys()
+        reqs = [{"request_id": f"__user__{u}", "user_id": u, "candidates": [any_item]} for u in user_ids]
+        corpus = request_corpus(requests_to_records(reqs, self.reference, keys, self.catalogue), reqs)
+        self.features.prepare(self._with_run_kb(corpus), keys.items, keys.users)
 
     def score(self, requests: list[dict]) -> list[dict]:
         """Per request: candidates ordered by score (highest first) with their scores."""

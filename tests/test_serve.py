@@ -119,7 +119,9 @@ def test_cached_sides_equal_a_full_transform(scorer, test_requests):
     corpus = request_corpus(requests_to_records(reqs, scorer.reference, keys), reqs)
     served = scorer.features.transform(corpus, keys.items, keys.users)
     full = scorer.pipeline.transform(corpus, use_cache=False)
-    assert len(scorer.features.items) >= len(scorer.reference.items)  # the catalogue was prepared at warm-up
+    # The catalogue's items and every user of the run were prepared at warm-up.
+    assert len(scorer.features.items) >= len(scorer.reference.items)
+    assert {f"ref:{u}" for u in scorer.reference.users.index} <= set(scorer.features.users.index)
     for name in scorer.model.space.names:
         np.testing.assert_array_equal(served.arrays[name], full.arrays[name], err_msg=name)
 
