@@ -36,7 +36,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from features.text import Tokenizer, lexicon_from_items, normalise_text, tokenizer_for
+from features.text import Tokenizer, lexicon_from_items, normalise_series, normalise_text, tokenizer_for
 
 PREF_TYPES = ("descriptive", "category", "comparative", "negative")
 POSITIVE_TYPES = ("descriptive", "category", "comparative")
@@ -320,7 +320,7 @@ def preferences_for_context(ctx) -> pd.DataFrame:
     if len(ann):
         pw = ctx.corpus.pref_words[["session_id", "turn_idx", "text", "type"]]
         a = ann.merge(pw, on=["session_id", "turn_idx"], how="inner", sort=False)
-        a = a.assign(text=a["text"].astype(str).map(normalise_text).str.strip())
+        a = a.assign(text=normalise_series(a["text"]))
         parts.append(a[PREF_COLUMNS])
     todo = ct.loc[~annotated, ["sample_id", "turn_idx", "text"]]
     if len(todo):

