@@ -96,12 +96,13 @@ def econvrec_table(feature_set: str, config: str = "econvrec_rank") -> FeatureTa
     """The embedded default corpus's features of ``feature_set``, built exactly as the main job does
     (same spec, same cache: a second call is a cache hit)."""
     from pipelines.experiment import find_config, load_experiment
+    from pipelines.rundir import RunDir
     from pipelines.run import build_features, load_data
 
     cfg = load_experiment(find_config(config))
     corpus = load_data(cfg)
     with tempfile.TemporaryDirectory() as tmp:
-        pipe, table = build_features(cfg, corpus, Path(tmp))
+        pipe, table = build_features(cfg, corpus, RunDir(Path(tmp)))
     return table.select(pipe.feature_space(feature_set))
 
 

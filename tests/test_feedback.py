@@ -233,11 +233,13 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
     below_half = float(np.mean(rej_above >= 0.5))
     print(f"turned down: score x{np.median(rej_score / neu_score):.2f} (median), candidates above it "
           f"{rej_above.mean():.3f} vs {neu_above.mean():.3f} after a neutral reply; below half in {below_half:.2f}")
-    # Measured (tiny, seed 0, generator 5): score x0.06 (median); candidates above it 0.34 vs 0.15 after a
-    # neutral reply; below half of its candidates in 0.35 of the requests (generator 4: 0.15). The issue
-    # asks for "below at least half": not met on tiny, whose ~150 training requests hold few rejections
-    # of well-fitting items. On the default corpus it is measured by benchmarks/turned_down.py (the
-    # simulator's own answer: 0.965; DCN of the default run: see the README).
-    assert np.median(rej_score / neu_score) < 0.2
+    # Measured (tiny, seed 0, generator 5, item_reaction version 2 with recent_polarity): score x0.02
+    # (median); candidates above it 0.455 vs 0.154 after a neutral reply; below half of its candidates
+    # in 0.45 of the requests (0.35 before recent_polarity, generator 4: 0.15). The issue asks for
+    # "below at least half": not met on tiny, whose ~150 training requests hold few rejections of
+    # well-fitting items. On the default corpus it is measured by benchmarks/turned_down.py (the
+    # simulator's own answer: 0.965; the default run's models: see the README).
+    assert np.median(rej_score / neu_score) < 0.1
     assert (rej_score < neu_score).mean() >= 0.9
-    assert rej_above.mean() > neu_above.mean() + 0.1
+    assert rej_above.mean() > neu_above.mean() + 0.2
+    assert below_half >= 0.3

@@ -45,6 +45,8 @@ def _per_sample(ctx) -> pd.DataFrame:
         "cheaper": (comp & text.str.contains(_CHEAPER, regex=True)).astype(float),
         "expensive": ((pref["type"] == "negative") & text.str.contains(_TOO_EXPENSIVE, regex=True)).astype(float),
     }).groupby("sample_id").agg(bound=("bound", "min"), cheaper=("cheaper", "max"), expensive=("expensive", "max"))
+    if ctx.corpus.turn_items.empty:  # no item linked yet (a live chat's first turns): no reference price
+        return out.assign(ref_price=np.nan)
     # Price of the item(s) linked in the last linking turn before the recommendation turn.
     s = ctx.corpus.samples[["sample_id", "session_id", "turn"]]
     links = ctx.corpus.turn_items.merge(s, on="session_id")
