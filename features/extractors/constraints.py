@@ -39,12 +39,14 @@ def _per_sample(ctx) -> pd.DataFrame:
     comp = pref["type"] == "comparative"
     ub = text.str.extract(_UPPER)
     bound = pd.to_numeric(ub["a"].fillna(ub["b"]), errors="coerce").where(comp)
-    out = pd.DataFrame({
+    g = pd.DataFrame({
         "sample_id": pref["sample_id"],
         "bound": bound,
         "cheaper": (comp & text.str.contains(_CHEAPER, regex=True)).astype(float),
         "expensive": ((pref["type"] == "negative") & text.str.contains(_TOO_EXPENSIVE, regex=True)).astype(float),
-    }).groupby("sample_id").agg(bound=("bound", "min"), cheaper=("cheaper", "max"), expensive=("expensive", "max"))
+    }).groupby("sample_id")
+    # (one reduction per column: half the cost of a named .agg on a request's few rows)
+    out = pd.DataFrame({"bound": g["bound"].min(), "cheaper": g["cheaper"].max(), "expensive": g["expensive"].max()})
     if ctx.corpus.turn_items.empty:  # no item linked yet (a live chat's first turns): no reference price
         return out.assign(ref_price=np.nan)
     # Price of the item(s) linked in the last linking turn before the recommendation turn.

@@ -102,6 +102,8 @@ def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int =
     out = np.zeros(len(rows), np.float64)
     p = prefs.drop_duplicates()
     p = p[ok[pidx.get_indexer(p["p"])]]
+    if p.empty:
+        return out
     v = vals.drop_duplicates()
     v = v.assign(_i=i_index.get_indexer(v["item_id"]), _v=pidx.get_indexer(v["value"]))
     v = v[(v["_i"] >= 0) & ok[v["_v"]]].sort_values("_i", kind="stable")

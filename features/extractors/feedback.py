@@ -71,11 +71,11 @@ def _no_reactions() -> pd.DataFrame:
 
 def session_reactions(ctx, detector: reactions.ReactionDetector) -> pd.DataFrame:
     """session_id, turn_idx, item_id, label, polarity: every reply's reaction to each shown item."""
-    turns = ctx.corpus.turns[["session_id", "turn_idx", "role", "text"]].sort_values(
-        ["session_id", "turn_idx"], kind="stable").reset_index(drop=True)
     ti = ctx.corpus.turn_items
     if ti.empty:  # nothing shown, nothing to react to (a live chat's first turns)
         return _no_reactions()
+    turns = ctx.corpus.turns[["session_id", "turn_idx", "role", "text"]].sort_values(
+        ["session_id", "turn_idx"], kind="stable").reset_index(drop=True)
     ti = ti.assign(pos=ti.groupby(["session_id", "turn_idx"], sort=False).cumcount())
     linking = turns.set_index(["session_id", "turn_idx"]).index.isin(ti.set_index(["session_id", "turn_idx"]).index)
     is_user = turns["role"].to_numpy() == "user"
@@ -128,14 +128,14 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
 
 def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row: polarity of the most attribute-similar other reacted item x that overlap, and the overlap."""
+    weighted, overlap = np.zeros(len(rows)), np.zeros(len(rows))
+    r = reacted.loc[reacted["polarity"] != 0, ["sample_id", "item_id", "polarity"]].rename(
+        columns={"item_id": "other"})
+    if r.empty:
+        return weighted, overlap
     index, mat = _attr_matrix(ctx)
     left = pd.DataFrame({"pos": np.arange(len(rows)), "sample_id": rows["sample_id"].to_numpy(),
                          "item_id": rows["item_id"].to_numpy()})
-    r = reacted.loc[reacted["polarity"] != 0, ["sample_id", "item_id", "polarity"]].rename(
-        columns={"item_id": "other"})
-    weighted, overlap = np.zeros(len(rows)), np.zeros(len(rows))
-    if r.empty:
-        return weighted, overlap
     pairs = left.merge(r, on="sample_id")
     pairs = pairs[pairs["item_id"] != pairs["other"]]
     if pairs.empty:

@@ -66,6 +66,8 @@ def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
 )
 def mention_flag(rows: pd.DataFrame, ctx, p: KindParams, state: dict) -> pd.DataFrame:
     """1 if the candidate was linked in the dialogue before the recommendation turn, else 0."""
+    if ctx.mentions.empty:  # nothing linked yet (a live chat's first turns)
+        return pd.DataFrame({"": np.zeros(len(rows))}, index=rows.index)
     key = rows["sample_id"].astype(str) + "\x1f" + rows["item_id"].astype(str)
     seen = set(ctx.mentions["sample_id"].astype(str) + "\x1f" + ctx.mentions["item_id"].astype(str))
     return pd.DataFrame({"": key.isin(seen).to_numpy(dtype=float)}, index=rows.index)
@@ -76,16 +78,20 @@ class SimilarityParams(KindParams):
     chunk_pairs: int = 1_000_000  # bounds the temporary arrays
 
 
-def _mean_similarity_to_mentions(rows, ctx, index: _ItemIndex, ratio, chunk: int) -> pd.DataFrame:
+def _mean_similarity_to_mentions(rows, ctx, ratio_of, chunk: int) -> pd.DataFrame:
     """Mean over each row's mentioned items of ``ratio(a, b) -> (numerator, denominator)``
-    (item positions in, arrays out; 0 where the denominator is 0), plus the no-mention indicator."""
+    (item positions in, arrays out; 0 where the denominator is 0), plus the no-mention indicator.
+    ``ratio_of() -> (index, ratio)`` builds the item-level matrices: only when some row has a mention
+    (a live chat's first turns have none, and the matrices cost more than the rest)."""
     pairs = _mention_pairs(rows, ctx)
-    a = index.codes(pairs["item_id"])
-    b = index.codes(pairs["mentioned"])
     sims = np.empty(len(pairs))
-    for s in range(0, len(pairs), chunk):
-        num, den = ratio(a[s : s + chunk], b[s : s + chunk])
-        sims[s : s + chunk] = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
+    if len(pairs):
+        index, ratio = ratio_of()
+        a = index.codes(pairs["item_id"])
+        b = index.codes(pairs["mentioned"])
+        for s in range(0, len(pairs), chunk):
+            num, den = ratio(a[s : s + chunk], b[s : s + chunk])
+            sims[s : s + chunk] = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
     mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
     return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)
 
@@ -97,13 +103,17 @@ def _mean_similarity_to_mentions(rows, ctx, index: _ItemIndex, ratio, chunk: int
 )
 def attr_similarity(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
     """Mean over mentioned items of (#attributes with equal values) / (#distinct attribute names of both)."""
-    index, mat = _attr_matrix(ctx)
 
-    def ratio(a, b):
-        va, vb = mat[a], mat[b]
-        return ((va == vb) & (va > 0)).sum(1), ((va > 0) | (vb > 0)).sum(1)
+    def ratio_of():
+        index, mat = _attr_matrix(ctx)
 
-    return _mean_similarity_to_mentions(rows, ctx, index, ratio, p.chunk_pairs)
+        def ratio(a, b):
+            va, vb = mat[a], mat[b]
+            return ((va == vb) & (va > 0)).sum(1), ((va > 0) | (vb > 0)).sum(1)
+
+        return index, ratio
+
+    return _mean_similarity_to_mentions(rows, ctx, ratio_of, p.chunk_pairs)
 
 
 def _title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
@@ -139,10 +149,14 @@ def warm_title_tokens(ctx, params, state: dict, items: pd.DataFrame) -> None:
 )
 def title_jaccard(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
     """Mean over mentioned items of the Jaccard similarity of the two titles' jieba token sets."""
-    index, mat, sizes = _title_matrix(ctx)
 
-    def ratio(a, b):
-        inter = np.asarray(mat[a].multiply(mat[b]).sum(1)).ravel()
-        return inter, sizes[a] + sizes[b] - inter
+    def ratio_of():
+        index, mat, sizes = _title_matrix(ctx)
 
-    return _mean_similarity_to_mentions(rows, ctx, index, ratio, p.chunk_pairs)
+        def ratio(a, b):
+            inter = np.asarray(mat[a].multiply(mat[b]).sum(1)).ravel()
+            return inter, sizes[a] + sizes[b] - inter
+
+        return index, ratio
+
+    return _mean_similarity_to_mentions(rows, ctx, ratio_of, p.chunk_pairs)
