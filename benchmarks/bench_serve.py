@@ -5,7 +5,8 @@
 1. ``python -m pipelines.serve`` on a free port; sequential single requests over one keep-alive
    connection: a reference user, 31 catalogue candidates, and a dialogue ending in a user utterance
    never sent before (a preference with a counter in it, so the encoder sees a new text every time).
-   p50 / p99 latency as the client sees it.
+   p50 / p99 latency as the client sees it. Then the same later in a chat: two of the candidates
+   shown by the staff and a new reply reacting to them (``RequestMaker(shown=True)``).
 2. 8 and 32 concurrent clients (``httpx.AsyncClient``) for ``--duration`` seconds each: requests/s,
    p50 / p99, errors.
 3. Batch scoring of the run's test split through ``python -m pipelines.score``'s ``Scorer`` against
@@ -57,9 +58,12 @@ def corpus_dir_of(run: Path) -> Path:
 
 
 class RequestMaker:
-    """Live-like requests: a known user, 31 catalogue items, a new user utterance each time."""
+    """Live-like requests: a known user, 31 catalogue items, a new user utterance each time.
+    ``shown``: later in a chat: the staff has shown two of the candidates and the new utterance
+    reacts to one of them (the reaction, similarity and title features then have work to do)."""
 
-    def __init__(self, run: Path, seed: int = 0):
+    def __init__(self, run: Path, seed: int = 0, shown: bool = False):
+        self.shown = shown
         import pandas as pd
 
         items = pd.read_parquet(run / "reference" / "items.parquet")
@@ -77,6 +81,9 @@ class RequestMaker:
         turns = [{"role": "user", "text": f"想买{self.cats[k]}"},
                  {"role": "staff", "text": "您有什么要求吗？"},
                  {"role": "user", "text": f"想要拍照清晰一点的，{budget}以内，第{self.n}次问了"}]
+        if self.shown:
+            turns += [{"role": "staff", "text": "您看看这两款", "items": cands[:2]},
+                      {"role": "user", "text": f"第二款颜色不好看，第一款还行吧，{budget + 500}以内的还有吗"}]
         return {"request_id": f"q{self.n}", "user_id": self.rng.choice(self.users), "turns": turns,
                 "candidates": cands}
 
@@ -237,7 +244,9 @@ def main() -> None:
         proc = start_server(run, args.model, port)
         try:
             calls = ScoreCalls(url)
-            http = [{**sequential(url, make, args.n), **calls.since_last()}]
+            http = [{**sequential(url, make, args.n), **calls.since_last()},
+                    {**sequential(url, RequestMaker(run, seed=1, shown=True), args.n), **calls.since_last(),
+                     "case": "sequential, 2 shown + reaction"}]
             for c in map(int, args.clients.split(",")):
                 http.append({**asyncio.run(concurrent(url, make, c, args.duration)), **calls.since_last()})
         finally:
