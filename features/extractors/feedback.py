@@ -69,42 +69,87 @@ def _no_reactions() -> pd.DataFrame:
                          "polarity": pd.Series(dtype=float)})
 
 
+def _last_flagged_before(flag: np.ndarray, idx: np.ndarray, session: np.ndarray, width: int) -> np.ndarray:
+    """Per turn (sorted by session code, then turn index): the largest ``idx`` of a flagged turn
+    strictly before it in its session, else -1. One running maximum over the whole array: offsetting
+    each session by ``code x width`` keeps earlier sessions below it."""
+    offset = session * width
+    running = np.maximum.accumulate(np.where(flag, idx, -1) + 1 + offset) - offset - 1
+    out = np.empty_like(running)
+    out[0] = -1
+    out[1:] = np.where(session[1:] != session[:-1], -1, running[:-1])
+    return out
+
+
 def session_reactions(ctx, detector: reactions.ReactionDetector) -> pd.DataFrame:
-    """session_id, turn_idx, item_id, label, polarity: every reply's reaction to each shown item."""
+    """session_id, turn_idx, item_id, label, polarity: every reply's reaction to each shown item.
+
+    Turns and shown items are keyed by ``session code x width + turn index`` (integer arrays rather
+    than joins: a request has a handful of turns, and each pandas join costs milliseconds)."""
     ti = ctx.corpus.turn_items
     if ti.empty:  # nothing shown, nothing to react to (a live chat's first turns)
         return _no_reactions()
     turns = ctx.corpus.turns[["session_id", "turn_idx", "role", "text"]].sort_values(
         ["session_id", "turn_idx"], kind="stable").reset_index(drop=True)
-    ti = ti.assign(pos=ti.groupby(["session_id", "turn_idx"], sort=False).cumcount())
-    linking = turns.set_index(["session_id", "turn_idx"]).index.isin(ti.set_index(["session_id", "turn_idx"]).index)
+    sessions = pd.Index(pd.unique(turns["session_id"]))
+    session = sessions.get_indexer(turns["session_id"]).astype(np.int64)  # non-decreasing
+    idx = turns["turn_idx"].to_numpy(np.int64)
+    ti_session = sessions.get_indexer(ti["session_id"]).astype(np.int64)
+    ti = ti[ti_session >= 0]
+    ti_session = ti_session[ti_session >= 0]
+    ti_turn = ti["turn_idx"].to_numpy(np.int64)
+    width = int(max(idx.max(initial=0), ti_turn.max(initial=0))) + 2
+    ti_key = ti_session * width + ti_turn
+    # Position of each shown item in its turn's item list (the order "第二款" refers to).
+    order = np.argsort(ti_key, kind="stable")
+    sorted_key = ti_key[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    pos = np.empty(len(ti_key), np.int64)
+    pos[order] = np.arange(len(ti_key)) - np.repeat(starts, np.diff(np.r_[starts, len(ti_key)]))
+    shown_keys, n_per_turn = np.unique(ti_key, return_counts=True)
+    linking = np.isin(session * width + idx, shown_keys)
     is_user = turns["role"].to_numpy() == "user"
-    idx = turns["turn_idx"].to_numpy()
     # Last linking turn and last staff turn strictly before each turn (within its session).
-    by = turns["session_id"]
-    last_link = pd.Series(np.where(linking, idx, -1)).groupby(by).cummax().groupby(by).shift(1).fillna(-1)
-    last_staff = pd.Series(np.where(~is_user, idx, -1)).groupby(by).cummax().groupby(by).shift(1).fillna(-1)
+    last_link = _last_flagged_before(linking, idx, session, width)
+    last_staff = _last_flagged_before(~is_user, idx, session, width)
     # Later user turns still react to the last shown items when they point at them (这款 / 第二款 / 这两个).
+    text = turns["text"].fillna("").to_numpy(object)
     points = turns["text"].fillna("").str.contains(reactions.DEIXIS, regex=True).to_numpy()
-    follows = (last_staff.to_numpy() <= last_link.to_numpy()) | points
-    shown_turn = np.where(is_user & linking, idx, np.where(is_user & (last_link.to_numpy() >= 0) & follows, last_link, -1))
-    replies = turns.assign(shown_turn=shown_turn.astype(np.int64))[shown_turn >= 0]
-    if replies.empty:
+    follows = (last_staff <= last_link) | points
+    shown_turn = np.where(is_user & linking, idx, np.where(is_user & (last_link >= 0) & follows, last_link, -1))
+    replies = np.flatnonzero(shown_turn >= 0)
+    if not len(replies):
         return _no_reactions()
-    n_shown = ti.groupby(["session_id", "turn_idx"]).size().rename("n_shown")
-    replies = replies.join(n_shown, on=["session_id", "shown_turn"])
+    reply_key = session[replies] * width + shown_turn[replies]
+    n_shown = n_per_turn[np.searchsorted(shown_keys, reply_key)]
     # Classify each distinct (text, number shown) once.
-    keys = replies[["text", "n_shown"]].drop_duplicates().reset_index(drop=True)
-    found = detector.detect(keys["text"].fillna("").tolist(), keys["n_shown"].astype(int).tolist())
-    flat = pd.DataFrame(
-        [(k, pos, lab, pol) for k, rs in enumerate(found) for pos, lab, pol in rs],
-        columns=["key", "pos", "label", "polarity"])
-    if flat.empty:
+    key_of: dict[tuple[str, int], int] = {}
+    reply_case = np.fromiter((key_of.setdefault((t, int(n)), len(key_of)) for t, n in zip(text[replies], n_shown)),
+                             np.int64, len(replies))
+    found = detector.detect([t for t, _ in key_of], [n for _, n in key_of])
+    # One row per (reply, reaction it holds), in reply order, then the detector's order.
+    per_case = [len(rs) for rs in found]
+    reply = np.repeat(np.arange(len(replies)), np.asarray(per_case, np.int64)[reply_case])
+    if not len(reply):
         return _no_reactions()
-    replies = replies.merge(keys.reset_index().rename(columns={"index": "key"}), on=["text", "n_shown"])
-    r = replies.merge(flat, on="key").merge(
-        ti.rename(columns={"turn_idx": "shown_turn"}), on=["session_id", "shown_turn", "pos"])
-    return r[["session_id", "turn_idx", "item_id", "label", "polarity"]].reset_index(drop=True)
+    flat = [r for c in reply_case for r in found[c]]
+    at = np.fromiter((p for p, _, _ in flat), np.int64, len(flat))
+    # The shown item each reaction points at (none when it names a position past the list).
+    width_pos = int(max(pos.max(initial=0), at.max(initial=0))) + 1
+    item_key = ti_key * width_pos + pos
+    item_order = np.argsort(item_key, kind="stable")
+    wanted = reply_key[reply] * width_pos + at
+    k = np.searchsorted(item_key[item_order], wanted)
+    k = np.minimum(k, len(item_key) - 1)
+    hit = item_key[item_order[k]] == wanted
+    src = replies[reply[hit]]
+    return pd.DataFrame({
+        "session_id": turns["session_id"].to_numpy()[src],
+        "turn_idx": idx[src],
+        "item_id": ti["item_id"].to_numpy()[item_order[k[hit]]],
+        "label": pd.Series([lab for (_, lab, _), h in zip(flat, hit) if h], dtype=str),
+        "polarity": np.fromiter((pol for _, _, pol in flat), float, len(flat))[hit],
+    })
 
 
 def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
@@ -114,16 +159,38 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"sample_id": pd.Series(dtype=str), "item_id": pd.Series(dtype=str),
                              "label": pd.Series(dtype=str), "polarity": pd.Series(dtype=float),
                              "turns_since": pd.Series(dtype=float), "asked": pd.Series(dtype=float)})
-    s = ctx.corpus.samples[["sample_id", "session_id", "turn"]]
-    m = table.merge(s, on="session_id")
-    m = m[m["turn_idx"] < m["turn"]]
-    asked = m.loc[m["label"] == "question", ["sample_id", "item_id"]].drop_duplicates().assign(asked=1.0)
+    s = ctx.corpus.samples
+    # Every (reaction, sample of its session) pair, in reaction order, then sample order (integer
+    # positions instead of a join; a session can hold several samples).
+    sessions = pd.Index(pd.unique(s["session_id"]))
+    s_session = sessions.get_indexer(s["session_id"])
+    r_session = sessions.get_indexer(table["session_id"])
+    by_session = np.argsort(s_session, kind="stable")
+    lo = np.searchsorted(s_session[by_session], r_session, "left")
+    n = np.where(r_session >= 0, np.searchsorted(s_session[by_session], r_session, "right") - lo, 0)
+    ri = np.repeat(np.arange(len(table)), n)
+    si = by_session[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+    turn, turn_idx = s["turn"].to_numpy(np.int64)[si], table["turn_idx"].to_numpy(np.int64)[ri]
+    before = turn_idx < turn
+    ri, si, turn, turn_idx = ri[before], si[before], turn[before], turn_idx[before]
+    sample, item = s["sample_id"].to_numpy()[si], table["item_id"].to_numpy()[ri]
+    label, polarity = table["label"].to_numpy()[ri], table["polarity"].to_numpy(float)[ri]
+    sample_code, _ = pd.factorize(sample)
+    item_code, items = pd.factorize(item)
+    group = sample_code.astype(np.int64) * max(len(items), 1) + item_code
+    asked = np.isin(group, group[label == "question"])
     # A question after "不太喜欢" does not undo the rejection: polar reactions outrank later questions.
-    m = m.assign(_polar=(m["polarity"] != 0).astype(int)).sort_values(
-        ["sample_id", "item_id", "_polar", "turn_idx"], kind="stable").drop_duplicates(["sample_id", "item_id"], keep="last")
-    m = m.merge(asked, on=["sample_id", "item_id"], how="left")
-    return m.assign(turns_since=(m["turn"] - m["turn_idx"]).astype(float), asked=m["asked"].fillna(0.0))[
-        ["sample_id", "item_id", "label", "polarity", "turns_since", "asked"]]
+    order = np.lexsort((turn_idx, (polarity != 0).astype(int), group))  # stable: a tie keeps the later row
+    last = order[np.r_[group[order][1:] != group[order][:-1], True]] if len(order) else order
+    out = pd.DataFrame({
+        "sample_id": pd.Series(sample[last], dtype=s["sample_id"].dtype),
+        "item_id": pd.Series(item[last], dtype=table["item_id"].dtype),
+        "label": pd.Series(label[last], dtype=table["label"].dtype),
+        "polarity": polarity[last],
+        "turns_since": (turn[last] - turn_idx[last]).astype(float),
+        "asked": asked[last].astype(float),
+    })
+    return out.sort_values(["sample_id", "item_id"], kind="stable").reset_index(drop=True)
 
 
 def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
