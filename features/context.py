@@ -18,6 +18,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from features.encoders import embedding_cache
@@ -62,21 +63,38 @@ class FeatureContext:
         return tokenizer_for_lexicon(tuple(self.lexicon))
 
     # -- dialogue context --------------------------------------------------------------------------
+    def before_sample(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(row of table, row of corpus.samples)`` pairing each row of a per-turn table
+        (``session_id``, ``turn_idx``) with every sample of its session whose recommendation turn
+        comes after it: what each sample's dialogue context holds. In ``table`` order, then sample
+        order, as an inner join would give (integer positions: a request's join costs milliseconds)."""
+        samples = self.corpus.samples
+        sessions = pd.Index(pd.unique(samples["session_id"]))
+        s_session = sessions.get_indexer(samples["session_id"])
+        t_session = sessions.get_indexer(table["session_id"])
+        by_session = np.argsort(s_session, kind="stable")
+        lo = np.searchsorted(s_session[by_session], t_session, "left")
+        n = np.where(t_session >= 0, np.searchsorted(s_session[by_session], t_session, "right") - lo, 0)
+        ti = np.repeat(np.arange(len(table)), n)
+        si = by_session[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+        before = table["turn_idx"].to_numpy(np.int64)[ti] < samples["turn"].to_numpy(np.int64)[si]
+        return ti[before], si[before]
+
     @cached_property
     def context_turns(self) -> pd.DataFrame:
         """sample_id, session_id, user_id, turn_idx, role, text, intent, pref_annotated: turns before each sample's turn."""
-        s = self.corpus.samples[["sample_id", "session_id", "user_id", "turn"]]
-        t = self.corpus.turns.merge(s, on="session_id", how="inner")
-        t = t[t["turn_idx"] < t["turn"]]
-        return t.drop(columns="turn").sort_values(["sample_id", "turn_idx"], kind="stable").reset_index(drop=True)
+        ti, si = self.before_sample(self.corpus.turns)
+        t = pd.concat([self.corpus.turns.take(ti).reset_index(drop=True),
+                       self.corpus.samples[["sample_id", "user_id"]].take(si).reset_index(drop=True)], axis=1)
+        return t.sort_values(["sample_id", "turn_idx"], kind="stable").reset_index(drop=True)
 
     @cached_property
     def mentions(self) -> pd.DataFrame:
         """sample_id, item_id: distinct items linked in the context."""
-        s = self.corpus.samples[["sample_id", "session_id", "turn"]]
-        m = self.corpus.turn_items.merge(s, on="session_id", how="inner")
-        m = m[m["turn_idx"] < m["turn"]]
-        return m[["sample_id", "item_id"]].drop_duplicates().reset_index(drop=True)
+        ti, si = self.before_sample(self.corpus.turn_items)
+        m = pd.DataFrame({"sample_id": self.corpus.samples["sample_id"].take(si).reset_index(drop=True),
+                          "item_id": self.corpus.turn_items["item_id"].take(ti).reset_index(drop=True)})
+        return m.drop_duplicates().reset_index(drop=True)
 
     @cached_property
     def preferences(self) -> pd.DataFrame:

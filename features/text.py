@@ -74,8 +74,11 @@ class Tokenizer:
     def token_table(self, keys: pd.Series, texts: pd.Series, key_name: str = "key") -> pd.DataFrame:
         """Long table (key, token) of distinct tokens per key: the vectorised form for joins."""
         toks = self.tokenize_series(texts.reset_index(drop=True))
-        df = pd.DataFrame({key_name: keys.reset_index(drop=True), "token": toks}).explode("token")
-        return df.dropna(subset=["token"]).drop_duplicates().reset_index(drop=True)
+        # (pairs in order of first appearance, built in Python: explode + drop_duplicates cost ~10 ms
+        # on a request's ~40 titles, more than tokenising them from the cache)
+        pairs = list(dict.fromkeys((k, t) for k, ts in zip(keys.to_numpy(), toks) for t in ts))
+        return pd.DataFrame({key_name: pd.Series([k for k, _ in pairs], dtype=keys.dtype),
+                             "token": pd.Series([t for _, t in pairs], dtype=str)})
 
 
 @lru_cache(maxsize=4)

@@ -50,13 +50,21 @@ def _per_sample(ctx) -> pd.DataFrame:
     if ctx.corpus.turn_items.empty:  # no item linked yet (a live chat's first turns): no reference price
         return out.assign(ref_price=np.nan)
     # Price of the item(s) linked in the last linking turn before the recommendation turn.
-    s = ctx.corpus.samples[["sample_id", "session_id", "turn"]]
-    links = ctx.corpus.turn_items.merge(s, on="session_id")
-    links = links[links["turn_idx"] < links["turn"]]
-    last = links[links["turn_idx"] == links.groupby("sample_id")["turn_idx"].transform("max")]
-    price = ctx.corpus.items.set_index("item_id")["price"]
-    ref = last.assign(price=last["item_id"].map(price).astype(float)).groupby("sample_id")["price"].mean()
-    return out.join(ref.rename("ref_price"), how="outer")
+    ti, si = ctx.before_sample(ctx.corpus.turn_items)
+    turn_idx = ctx.corpus.turn_items["turn_idx"].to_numpy(np.int64)[ti]
+    last = np.full(len(ctx.corpus.samples), -1, np.int64)
+    np.maximum.at(last, si, turn_idx)
+    ti, si = ti[turn_idx == last[si]], si[turn_idx == last[si]]
+    items = ctx.corpus.items
+    at = pd.Index(items["item_id"]).get_indexer(ctx.corpus.turn_items["item_id"].to_numpy()[ti])
+    price = np.where(at >= 0, items["price"].to_numpy(float)[at], np.nan)
+    known = ~np.isnan(price)
+    n = np.bincount(si[known], minlength=len(last))
+    total = np.bincount(si[known], weights=price[known], minlength=len(last))
+    linked = np.unique(si)  # samples with a linking turn (their mean is NaN when no price is known)
+    ref = pd.Series(np.divide(total[linked], n[linked], out=np.full(len(linked), np.nan), where=n[linked] > 0),
+                    index=pd.Index(ctx.corpus.samples["sample_id"].to_numpy()[linked], name="sample_id"))
+    return out.join(ref.sort_index().rename("ref_price"), how="outer")
 
 
 @register(

@@ -160,19 +160,8 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
                              "label": pd.Series(dtype=str), "polarity": pd.Series(dtype=float),
                              "turns_since": pd.Series(dtype=float), "asked": pd.Series(dtype=float)})
     s = ctx.corpus.samples
-    # Every (reaction, sample of its session) pair, in reaction order, then sample order (integer
-    # positions instead of a join; a session can hold several samples).
-    sessions = pd.Index(pd.unique(s["session_id"]))
-    s_session = sessions.get_indexer(s["session_id"])
-    r_session = sessions.get_indexer(table["session_id"])
-    by_session = np.argsort(s_session, kind="stable")
-    lo = np.searchsorted(s_session[by_session], r_session, "left")
-    n = np.where(r_session >= 0, np.searchsorted(s_session[by_session], r_session, "right") - lo, 0)
-    ri = np.repeat(np.arange(len(table)), n)
-    si = by_session[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+    ri, si = ctx.before_sample(table)
     turn, turn_idx = s["turn"].to_numpy(np.int64)[si], table["turn_idx"].to_numpy(np.int64)[ri]
-    before = turn_idx < turn
-    ri, si, turn, turn_idx = ri[before], si[before], turn[before], turn_idx[before]
     sample, item = s["sample_id"].to_numpy()[si], table["item_id"].to_numpy()[ri]
     label, polarity = table["label"].to_numpy()[ri], table["polarity"].to_numpy(float)[ri]
     sample_code, _ = pd.factorize(sample)
