@@ -65,9 +65,9 @@ def _group_mean(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) 
 def _mean_vectors(keys: pd.Series, phrases: pd.Series, M: np.ndarray, ok: np.ndarray, phrase_index: pd.Index,
                   key_index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
     """Per key (in ``key_index`` order) the mean unit vector of its distinct phrases that have one."""
-    df = pd.DataFrame({"k": keys.to_numpy(), "p": phrases.to_numpy()}).drop_duplicates()
-    kpos = key_index.get_indexer(df["k"])
-    ppos = phrase_index.get_indexer(df["p"])
+    pairs = list(dict.fromkeys(zip(keys.to_numpy(), phrases.to_numpy())))  # distinct, first-seen order
+    kpos = key_index.get_indexer(pd.Index([k for k, _ in pairs], dtype=object))
+    ppos = phrase_index.get_indexer(pd.Index([p for _, p in pairs], dtype=object))
     keep = (kpos >= 0) & (ppos >= 0)
     kpos, ppos = kpos[keep], ppos[keep]
     keep = ok[ppos]
