@@ -29,6 +29,7 @@ import pandas as pd
 
 from core.corpus import Corpus
 from core.table import FeatureTable
+from features.frames import isin
 from features.materialize import FeaturePipeline
 from features.registry import get_kind
 from features.spec import FeatureEntry
@@ -110,7 +111,7 @@ class ServingFeatures:
         self._fill(self.items, self.item_entries, ctx, rows, _keys(rows["item_id"], item_keys), refresh)
         self._fill(self.users, self.user_entries, ctx, rows, _keys(rows["user_id"], user_keys), refresh)
         # The item-side work of dialogue features (title embeddings, ...) goes to their caches now.
-        items = corpus.items[corpus.items["item_id"].isin(rows["item_id"])]
+        items = corpus.items[isin(corpus.items["item_id"], rows["item_id"])]
         for e in self.dialogue_entries:
             kind = get_kind(e.kind)
             if kind.warm is not None:

