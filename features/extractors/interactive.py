@@ -11,15 +11,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features.frames import join_positions
 from features.registry import KindParams, OutputColumn, register
 
 
 def _mention_pairs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
     """row_id-aligned pairs: columns pos (position in ``rows``), item_id, mentioned."""
-    left = pd.DataFrame({"pos": np.arange(len(rows)), "sample_id": rows["sample_id"].to_numpy(),
-                         "item_id": rows["item_id"].to_numpy()})
-    m = ctx.mentions.rename(columns={"item_id": "mentioned"})
-    return left.merge(m, on="sample_id", how="inner")[["pos", "item_id", "mentioned"]]
+    m = ctx.mentions
+    pos, at = join_positions(rows["sample_id"], m["sample_id"])
+    return pd.DataFrame({"pos": pos, "item_id": rows["item_id"].to_numpy()[pos],
+                         "mentioned": m["item_id"].to_numpy()[at]})
 
 
 def _average_by_row(n_rows: int, pos: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +69,10 @@ def mention_flag(rows: pd.DataFrame, ctx, p: KindParams, state: dict) -> pd.Data
     """1 if the candidate was linked in the dialogue before the recommendation turn, else 0."""
     if ctx.mentions.empty:  # nothing linked yet (a live chat's first turns)
         return pd.DataFrame({"": np.zeros(len(rows))}, index=rows.index)
-    key = rows["sample_id"].astype(str) + "\x1f" + rows["item_id"].astype(str)
-    seen = set(ctx.mentions["sample_id"].astype(str) + "\x1f" + ctx.mentions["item_id"].astype(str))
-    return pd.DataFrame({"": key.isin(seen).to_numpy(dtype=float)}, index=rows.index)
+    pairs = _mention_pairs(rows, ctx)
+    flag = np.zeros(len(rows))
+    flag[pairs["pos"].to_numpy()[(pairs["item_id"] == pairs["mentioned"]).to_numpy()]] = 1.0
+    return pd.DataFrame({"": flag}, index=rows.index)
 
 
 class SimilarityParams(KindParams):
