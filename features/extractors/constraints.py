@@ -47,14 +47,13 @@ def _per_sample(ctx) -> pd.DataFrame:
     }).groupby("sample_id")
     # (one reduction per column: half the cost of a named .agg on a request's few rows)
     out = pd.DataFrame({"bound": g["bound"].min(), "cheaper": g["cheaper"].max(), "expensive": g["expensive"].max()})
-    if ctx.corpus.turn_items.empty:  # no item linked yet (a live chat's first turns): no reference price
-        return out.assign(ref_price=np.nan)
     # Price of the item(s) linked in the last linking turn before the recommendation turn.
     ti, si = ctx.before_sample(ctx.corpus.turn_items)
     turn_idx = ctx.corpus.turn_items["turn_idx"].to_numpy(np.int64)[ti]
     last = np.full(len(ctx.corpus.samples), -1, np.int64)
     np.maximum.at(last, si, turn_idx)
-    ti, si = ti[turn_idx == last[si]], si[turn_idx == last[si]]
+    in_last = turn_idx == last[si]
+    ti, si = ti[in_last], si[in_last]
     items = ctx.corpus.items
     at = pd.Index(items["item_id"]).get_indexer(ctx.corpus.turn_items["item_id"].to_numpy()[ti])
     price = np.where(at >= 0, items["price"].to_numpy(float)[at], np.nan)

@@ -108,7 +108,7 @@ def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int =
     v = vals.drop_duplicates()
     v = v.assign(_i=i_index.get_indexer(v["item_id"]), _v=pidx.get_indexer(v["value"]))
     v = v[(v["_i"] >= 0) & ok[v["_v"]]].sort_values("_i", kind="stable")
-    if p.empty or v.empty:
+    if v.empty:
         return out
     items_with, starts = np.unique(v["_i"].to_numpy(), return_index=True)
     vcols = v["_v"].to_numpy()

@@ -137,29 +137,20 @@ def session_reactions(ctx, detector: reactions.ReactionDetector) -> pd.DataFrame
     at = np.fromiter((p for p, _, _ in flat), np.int64, len(flat))
     # The shown item each reaction points at (none when it names a position past the list).
     width_pos = int(max(pos.max(initial=0), at.max(initial=0))) + 1
-    item_key = ti_key * width_pos + pos
-    item_order = np.argsort(item_key, kind="stable")
-    wanted = reply_key[reply] * width_pos + at
-    k = np.searchsorted(item_key[item_order], wanted)
-    k = np.minimum(k, len(item_key) - 1)
-    hit = item_key[item_order[k]] == wanted
+    hit, item = join_positions(reply_key[reply] * width_pos + at, ti_key * width_pos + pos)
     src = replies[reply[hit]]
     return pd.DataFrame({
         "session_id": turns["session_id"].to_numpy()[src],
         "turn_idx": idx[src],
-        "item_id": ti["item_id"].to_numpy()[item_order[k[hit]]],
-        "label": pd.Series([lab for (_, lab, _), h in zip(flat, hit) if h], dtype=str),
-        "polarity": np.fromiter((pol for _, _, pol in flat), float, len(flat))[hit],
+        "item_id": ti["item_id"].to_numpy()[item],
+        "label": pd.Series([flat[h][1] for h in hit], dtype=str),
+        "polarity": np.fromiter((flat[h][2] for h in hit), float, len(hit)),
     })
 
 
 def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
     """sample_id, item_id, label, polarity, turns_since, asked: per candidate the latest reaction before
     the sample's turn that has a polarity (else the latest question), and whether it was asked about."""
-    if table.empty:
-        return pd.DataFrame({"sample_id": pd.Series(dtype=str), "item_id": pd.Series(dtype=str),
-                             "label": pd.Series(dtype=str), "polarity": pd.Series(dtype=float),
-                             "turns_since": pd.Series(dtype=float), "asked": pd.Series(dtype=float)})
     s = ctx.corpus.samples
     ri, si = ctx.before_sample(table)
     turn, turn_idx = s["turn"].to_numpy(np.int64)[si], table["turn_idx"].to_numpy(np.int64)[ri]

@@ -67,8 +67,6 @@ def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
 )
 def mention_flag(rows: pd.DataFrame, ctx, p: KindParams, state: dict) -> pd.DataFrame:
     """1 if the candidate was linked in the dialogue before the recommendation turn, else 0."""
-    if ctx.mentions.empty:  # nothing linked yet (a live chat's first turns)
-        return pd.DataFrame({"": np.zeros(len(rows))}, index=rows.index)
     pairs = _mention_pairs(rows, ctx)
     flag = np.zeros(len(rows))
     flag[pairs["pos"].to_numpy()[(pairs["item_id"] == pairs["mentioned"]).to_numpy()]] = 1.0
