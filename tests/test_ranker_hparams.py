@@ -36,7 +36,7 @@ def test_model_files_hold_only_what_differs_from_what_they_extend():
 def test_effective_values_follow_the_extends_chain():
     base = load_model_config("base")
     assert load_model_config("dnn") == base
-    assert load_model_config("lr") == {**base, "learning_rate": 0.01}
+    assert load_model_config("lr") == {"C": 1.0, "max_iter": 2000, "tol": 1e-6}  # scikit-learn, no base
     dcn = load_model_config("dcn")
     assert dcn["n_cross"] == 4 and dcn["dnn_hidden_units"] == [512, 512] and dcn["jit_compile"] is True
     kdcn, src = read_model_config("kdcn")
@@ -67,7 +67,9 @@ def test_ranges_and_allowed_values(tmp_path):
     with pytest.raises(HyperparameterError, match=r"build\('deepfm'\): epochs: input should be greater than or equal to 1"):
         build("deepfm", SPACE, epochs=0)
     with pytest.raises(HyperparameterError, match=r"learning_rate: input should be greater than 0"):
-        build("lr", SPACE, learning_rate=-0.1)
+        build("dnn", SPACE, learning_rate=-0.1)
+    with pytest.raises(HyperparameterError, match=r"build\('lr'\): C: input should be greater than 0"):
+        build("lr", SPACE, C=-0.1)
     with pytest.raises(HyperparameterError, match=r"dnn_precision: input should be 'float32', 'bfloat16' or 'auto'"):
         build("fgcnn", SPACE, dnn_precision="float16")
     with pytest.raises(HyperparameterError, match=r"dnn_hidden_units\.1: input should be greater than or equal to 1"):
@@ -115,7 +117,7 @@ def test_a_tampered_saved_ranker_json_is_named(tmp_path):
 
     t = planted_table(n_rows=300, n_cat=2, n_dense=1, n_seq=0, seed=2)
     X, y, _ = t.part("train")
-    path = build("lr", t.space, epochs=1).fit(X, y).save(tmp_path / "lr")
+    path = build("dnn", t.space, epochs=1).fit(X, y).save(tmp_path / "dnn")
     meta = json.loads((path / "ranker.json").read_text())
     meta["hparams"]["epochs"] = "many"
     (path / "ranker.json").write_text(json.dumps(meta))

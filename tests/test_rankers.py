@@ -17,6 +17,7 @@ from rankers.registry import available, build, get, load
 from synth.planted import planted_table
 
 MODELS = ["lr", "dnn", "wide_deep", "deepfm", "fgcnn", "dcn", "gbdt"]
+SKLEARN = ("lr", "gbdt")  # fitted by scikit-learn: no epochs, no SavedModel
 FAST = {"epochs": 5, "batch_size": 256, "learning_rate": 0.005, "patience": 5, "jit_compile": False,
         "steps_per_execution": 1}
 SMALL = {
@@ -29,7 +30,7 @@ MIN_AUC = {"deepfm": 0.77, "fgcnn": 0.77}
 
 
 def hp(name, **extra):
-    base = {} if name == "gbdt" else dict(FAST)
+    base = {} if name in SKLEARN else dict(FAST)
     return {**base, **SMALL.get(name, {}), **extra}
 
 
@@ -70,7 +71,7 @@ def test_registry_lists_models():
 def test_learns_planted_signal(name, trained):
     h = trained[name].history_
     assert max(h["val_auc"]) > MIN_AUC.get(name, 0.73), h["val_auc"]
-    if name != "gbdt":
+    if name not in SKLEARN:
         assert len(h["loss"]) == len(h["val_auc"]) and len(h["val_logloss"]) == len(h["val_auc"])
         assert {"val_top@1", "val_mrr", "val_ndcg@10"} <= set(h)
 
@@ -96,7 +97,7 @@ def test_predict_shape_and_save_load_roundtrip(name, trained, table, tmp_path):
     again = load(path)
     assert type(again) is type(r) and again.hparams == r.hparams
     np.testing.assert_array_equal(again.predict(Xte), p)
-    if name != "gbdt":  # the SavedModel's serving signature takes features by name
+    if name not in SKLEARN:  # the SavedModel's serving signature takes features by name
         sig = tf.saved_model.load(str(path)).signatures["serving_default"]
         out = sig(**{k: tf.constant(v[:100]) for k, v in Xte.items()})["score"].numpy()
         np.testing.assert_allclose(out, p[:100], rtol=1e-5, atol=1e-6)
@@ -196,11 +197,11 @@ def test_space_without_categorical_fields(name, no_cat_table, tmp_path):
     t = no_cat_table
     Xtr, ytr, _ = t.part("train")
     Xva, yva, gva = t.part("valid")
-    extra = {"max_iter": 5} if name == "gbdt" else {"epochs": 1}
+    extra = {"max_iter": 5} if name == "gbdt" else {} if name == "lr" else {"epochs": 1}
     if name == "dnn":
         extra["pretrained_trainable"] = False
     r = build(name, t.space, **hp(name, **extra))
-    if name == "lr":  # optional TensorBoard logging (tensorboard is not a project dependency)
+    if name == "dnn":  # optional TensorBoard logging (tensorboard is not a project dependency)
         try:
             import tensorboard  # noqa: F401
         except ImportError:
@@ -223,7 +224,7 @@ def test_space_without_categorical_fields(name, no_cat_table, tmp_path):
             assert np.abs(table.table.numpy() - pre).max() < 0.5
 
 
-@pytest.mark.parametrize("name", [m for m in MODELS if m != "gbdt"])
+@pytest.mark.parametrize("name", [m for m in MODELS if m not in SKLEARN])
 def test_dense_only_and_categorical_only_spaces_build(name, table):
     """Forward pass of the untrained Keras graph on a dense-only and a categorical-only space."""
     X, _, _ = table.part("valid")
