@@ -38,6 +38,9 @@ def test_attr_similarity_hand_computed(tiny_corpus):
     # I1 vs itself: 3/3.
     assert out.loc[[("X1", "I1")], ""].item() == 1.0
     assert out.loc[[("X1", "I1")], "no_mention"].item() == 0.0
+    # ... but I1 is the only item shown: no OTHER shown item to be like.
+    assert out.loc[[("X1", "I1")], "others"].item() == 0.0
+    assert out.loc[[("X1", "I2")], "others"].item() == pytest.approx(0.5)
     # X2 has no mention before its turn: 0 and the indicator set.
     assert out.loc[[("X2", "I3")], ""].item() == 0.0
     assert out.loc[[("X2", "I3")], "no_mention"].item() == 1.0
@@ -65,6 +68,13 @@ def test_average_over_several_mentioned_items():
     jac = run_kind(corpus, "title_jaccard")
     # I2 vs I3: shared {手机} of {华为, 拍照, 手机, 曜金黑, 小米, 白色} -> 1/6; mean (1/3 + 1/6) / 2.
     assert jac.loc[[("X1", "I2")], ""].item() == pytest.approx((2 / 6 + 1 / 6) / 2)
+    # ``others`` leaves the candidate itself out: I1 (shown) vs I3 only -> 0/3 and Jaccard 1/6 (the
+    # mean with itself would be (1 + 0) / 2); I2 is not shown, so it is the same mean as above.
+    assert out.loc[[("X1", "I1")], ""].item() == pytest.approx(0.5)
+    assert out.loc[[("X1", "I1")], "others"].item() == 0.0
+    assert out.loc[[("X1", "I2")], "others"].item() == pytest.approx(0.25)
+    assert jac.loc[[("X1", "I1")], "others"].item() == pytest.approx(1 / 6)
+    assert jac.loc[[("X1", "I2")], "others"].item() == pytest.approx((2 / 6 + 1 / 6) / 2)
 
 
 def test_item_without_kb_attributes_gets_zero_similarity():

@@ -80,7 +80,10 @@ class SimilarityParams(KindParams):
 
 def _mean_similarity_to_mentions(rows, ctx, ratio_of, chunk: int) -> pd.DataFrame:
     """Mean over each row's mentioned items of ``ratio(a, b) -> (numerator, denominator)``
-    (item positions in, arrays out; 0 where the denominator is 0), plus the no-mention indicator.
+    (item positions in, arrays out; 0 where the denominator is 0), the no-mention indicator, and
+    ``others``: the mean over the mentioned items other than the candidate itself (0 when none). A
+    shown item's similarity to itself only repeats ``mention_flag``; ``others`` is how close the
+    candidate is to what else was shown: a variant of a shown item, or a shown item among variants.
     ``ratio_of() -> (index, ratio)`` builds the item-level matrices: only when some row has a mention
     (a live chat's first turns have none, and the matrices cost more than the rest)."""
     pairs = _mention_pairs(rows, ctx)
@@ -92,14 +95,18 @@ def _mean_similarity_to_mentions(rows, ctx, ratio_of, chunk: int) -> pd.DataFram
         for s in range(0, len(pairs), chunk):
             num, den = ratio(a[s : s + chunk], b[s : s + chunk])
             sims[s : s + chunk] = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
-    mean, count = _average_by_row(len(rows), pairs["pos"].to_numpy(), sims)
-    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float)}, index=rows.index)
+    pos = pairs["pos"].to_numpy()
+    mean, count = _average_by_row(len(rows), pos, sims)
+    other = (pairs["item_id"] != pairs["mentioned"]).to_numpy()
+    others, _ = _average_by_row(len(rows), pos[other], sims[other])
+    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float), "others": others}, index=rows.index)
 
 
 @register(
     "attr_similarity",
     params=SimilarityParams,
-    outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric")],
+    outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric"), OutputColumn("others", "numeric")],
+    version="2",
 )
 def attr_similarity(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
     """Mean over mentioned items of (#attributes with equal values) / (#distinct attribute names of both)."""
@@ -144,8 +151,9 @@ def warm_title_tokens(ctx, params, state: dict, items: pd.DataFrame) -> None:
 @register(
     "title_jaccard",
     params=SimilarityParams,
-    outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric")],
+    outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric"), OutputColumn("others", "numeric")],
     warm=warm_title_tokens,
+    version="2",
 )
 def title_jaccard(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
     """Mean over mentioned items of the Jaccard similarity of the two titles' jieba token sets."""
