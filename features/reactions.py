@@ -84,6 +84,9 @@ _OFF_TOPIC = re.compile(r"发货|快递|物流|包邮|发票|开票|专票|退�
 _PREFERENCE = re.compile(
     r"^[^，。？！]{0,6}?(?:不要|不喜欢|不考虑|别要?|最好是|最好要|希望是|主要是要?)(?![这那它了是的])[^，。？！]{2,}$"
     r"|^[^，。？！]{2,}的就?(?:不考虑|算了|不要)")
+# A degree negator (不太 / 不怎么 / 不是很) before a word the cue list lacks (不太感冒, 不太合我心意): with a
+# request for another item in the same reply, the request is an explicit rejection, not an implied one.
+_DEGREE_NEGATOR = re.compile(r"不太|不怎么|不是很|不是特别|不是太|不大")
 # Explicit references to one of several shown items.
 _ORDINAL = re.compile(r"第\s*([一二三四五1-5])\s*[个款台双支件种]?|(前面|上面|左边|上一)[个款那]?[个款台双支件种]?"
                       r"|(后面|下面|右边|最后|后一)[个款那]?[个款台双支件种]?")
@@ -190,8 +193,8 @@ def lexicon_reactions(text: str, n_shown: int) -> list[tuple[int, str, float]] |
             preference = True
             continue  # 不要黑色的: a general preference, not a verdict on the shown item
         pol = c.polarity
-        if pol < 0:
-            explicit[idx] = True
+        if pol < 0 or (not c.has_cue and not c.question and _DEGREE_NEGATOR.search(c.text)):
+            explicit[idx] = True  # only read when the item's score ends negative
         if c.question and pol > 0 and not c.comparative:
             pol = 0.0  # 适合跑步穿吗: a yes/no question about the item, not praise
         if c.comparative:

@@ -183,6 +183,12 @@ def _requests(corpus_dir: Path, test_ids: set, pick_item, reply_of) -> dict:
 
 
 def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
+    """Issue 14: a request whose only shown item was turned down ranks that item below at least half of
+    its candidates. Trained on the default-scale corpus (3,000 sessions: tiny's ~150 training requests
+    hold too few rejections of well-fitting items; there every model stopped at ~50%), the shipped BF
+    and IF features, LR and DeepFM with their shipped hyperparameters; scored on every test request
+    rewritten so that the staff shows the item the customer bought and the customer turns it down in
+    wording of this test (not the simulator's)."""
     import yaml
 
     from features.materialize import FeaturePipeline
@@ -192,54 +198,51 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
 
     from core.corpus import load_corpus
 
-    corpus_dir = Path(generate_corpus(tmp_path / "corpus", "tiny", seed=0))
+    corpus_dir = Path(generate_corpus(tmp_path / "corpus", "default", seed=0))
     corpus = load_corpus(corpus_dir, seed=0)
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/features/econvrec.yaml").read_text())
     raw["features"] = [f for f in raw["features"] if f["group"] in ("BF", "IF")]  # the shipped BF and IF
     raw["feature_sets"] = {"BF+IF": ["BF", "IF"]}
-    spec = parse_spec(raw)
-    pipe = FeaturePipeline(spec, tmp_path / "features", cache=tmp_path / "cache", show_progress=False)
+    pipe = FeaturePipeline(parse_spec(raw), tmp_path / "features", cache=tmp_path / "cache", show_progress=False)
     table = pipe.fit_transform(corpus)
     space = pipe.feature_space("BF+IF")
-    # Early stopping watches the train split: tiny's validation split (~20 requests) kept the epoch-1 or
-    # -2 weights, a model too weak to learn any effect's size (measured: x0.51 and first in every request
-    # with it, whatever the epochs). The test asks what the data teaches; it scores unseen test requests.
-    ranker = build("deepfm", space, epochs=30, jit_compile=False, seed=0)
-    ranker.fit(table.X(space, "train"), table.labels[table.mask("train")],
-               table.X(space, "train"), table.labels[table.mask("train")], table.groups[table.mask("train")])
+    tr, va = table.mask("train"), table.mask("valid")
+    test_ids = set(corpus.samples.loc[corpus.samples["split"] == "test", "sample_id"])
+    assert len(test_ids) >= 300
+    # The item shown is the one the customer bought in the generated dialogue (the model likes it).
+    rejected = pipe.transform(Corpus.from_records(**_requests(
+        corpus_dir, test_ids, lambda s: s["label_item"], lambda k: REJECTIONS[k % 5])), use_cache=False)
+    records = _requests(corpus_dir, test_ids, lambda s: s["label_item"], lambda k: NEUTRAL)
+    neutral = pipe.transform(Corpus.from_records(**records), use_cache=False)
+    shown_of = {smp["sample_id"]: sess["turns"][1]["items"][0]
+                for smp, sess in zip(records["samples"], records["sessions"])}
 
-    def scored(records):
-        t = pipe.transform(Corpus.from_records(**records), use_cache=False)
-        rows = t.rows.assign(score=ranker.predict(t.X(space)))
-        return rows.set_index(["sample_id", "item_id"])["score"]
-
-    def shown_item(records) -> tuple[np.ndarray, np.ndarray]:
+    def shown_item(ranker, t) -> tuple[np.ndarray, np.ndarray]:
         """Per request: the shown item's score and the share of candidates scored above it."""
-        sc = scored(records)
+        rows = t.rows.assign(score=ranker.predict(t.X(space)))
         score, above = [], []
-        for smp, sess in zip(records["samples"], records["sessions"]):
-            g = sc.loc[smp["sample_id"]]
-            shown = g[sess["turns"][1]["items"][0]]
-            score.append(shown)
-            above.append((g > shown).mean())
+        for smp, g in rows.groupby("sample_id", sort=False):
+            mine = g.loc[g["item_id"] == shown_of[smp], "score"].item()
+            score.append(mine)
+            above.append(float((g["score"] > mine).mean()))
         return np.array(score), np.array(above)
 
-    # The item shown is the one the customer bought in the generated dialogue (the model likes it).
-    test_ids = set(corpus.samples.loc[corpus.samples["split"] == "test", "sample_id"])
-    assert len(test_ids) >= 20
-    rej_score, rej_above = shown_item(_requests(corpus_dir, test_ids, lambda s: s["label_item"],
-                                                lambda k: REJECTIONS[k % 5]))
-    neu_score, neu_above = shown_item(_requests(corpus_dir, test_ids, lambda s: s["label_item"], lambda k: NEUTRAL))
-    below_half = float(np.mean(rej_above >= 0.5))
-    print(f"turned down: score x{np.median(rej_score / neu_score):.2f} (median), candidates above it "
-          f"{rej_above.mean():.3f} vs {neu_above.mean():.3f} after a neutral reply; below half in {below_half:.2f}")
-    # Measured (tiny, seed 0, generator 5, item_reaction version 2 with recent_polarity): score x0.02
-    # (median); candidates above it 0.455 vs 0.154 after a neutral reply; below half of its candidates
-    # in 0.45 of the requests (0.35 before recent_polarity, generator 4: 0.15). The issue asks for
-    # "below at least half": not met on tiny, whose ~150 training requests hold few rejections of
-    # well-fitting items. On the default corpus it is measured by benchmarks/turned_down.py (the
-    # simulator's own answer: 0.965; the default run's models: see the README).
-    assert np.median(rej_score / neu_score) < 0.1
-    assert (rej_score < neu_score).mean() >= 0.9
-    assert rej_above.mean() > neu_above.mean() + 0.2
-    assert below_half >= 0.3
+    measured = {}
+    for name in ("lr", "deepfm"):
+        ranker = build(name, space) if name == "lr" else build(name, space, seed=0)
+        ranker.fit(table.X(space, "train"), table.labels[tr], table.X(space, "valid"), table.labels[va],
+                   table.groups[va])
+        rej_score, rej_above = shown_item(ranker, rejected)
+        neu_score, neu_above = shown_item(ranker, neutral)
+        measured[name] = (float(np.median(rej_score / neu_score)), rej_above.mean(), neu_above.mean(),
+                          float(np.mean(rej_above >= 0.5)))
+        print(f"{name}: turned down: score x{measured[name][0]:.3f} (median), candidates above it "
+              f"{measured[name][1]:.3f} vs {measured[name][2]:.3f} after a neutral reply; below half in "
+              f"{measured[name][3]:.3f} of {len(rej_score)} requests")
+    # Measured (default scale, seed 0, 306 test requests): LR x0.07, above 0.924 vs 0.256, below half
+    # 0.984; DeepFM x0.03, 0.872 vs 0.144, 0.948 (the simulator's own purchase model: 0.965 on the
+    # benchmark's rewrite of the main job's split, benchmarks/turned_down.py).
+    for name, (ratio, rej_above, neu_above, below_half) in measured.items():
+        assert ratio < 0.1, name
+        assert rej_above > neu_above + 0.5, name
+        assert below_half >= 0.9, name
