@@ -50,7 +50,6 @@ def workdir(tmp_path_factory):
             hparams: {{epochs: 2, jit_compile: false}}
           - model: lr
             feature_sets: [BF+IF]
-            hparams: {{epochs: 2, jit_compile: false}}
     """))
     return d, corpus_dir
 
