@@ -127,6 +127,13 @@ class Ranker:
     def _predict_packed(self, packed: Mapping[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
+    def _record_validation(self, packed_valid: Mapping[str, np.ndarray], y_valid, groups_valid) -> None:
+        """One-shot fits (scikit-learn rankers): the validation metrics as one-entry ``val_*`` lists
+        on ``history_``, the shape the Keras rankers' per-epoch history has."""
+        y = _as_labels(y_valid, rin.n_rows(packed_valid), "y_valid")
+        m = _evaluate(y, self._predict_packed(packed_valid), groups_valid)
+        self.history_.update({f"val_{k}": [float(v)] for k, v in m.items() if not k.startswith("n_")})
+
     # -- persistence -----------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``ranker.json`` + ``feature_space.json`` + the model payload into directory ``path``.

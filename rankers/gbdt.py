@@ -29,6 +29,7 @@ from typing import Mapping
 from typing import Annotated, Optional
 
 import numpy as np
+from scipy.special import expit
 from pydantic import Field
 
 from rankers import inputs as rin
@@ -42,10 +43,6 @@ NODE_DTYPE = np.dtype([
     ("depth", np.uint32), ("is_leaf", np.uint8), ("bin_threshold", np.uint8), ("is_categorical", np.uint8),
     ("bitset_idx", np.uint32),
 ])  # == sklearn.ensemble._hist_gradient_boosting.common.PREDICTOR_RECORD_DTYPE
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def _in_bitset(bitsets: np.ndarray, row: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -200,10 +197,7 @@ class GBDTRanker(Ranker):
         self.fitted_ = True
         self.history_ = {"n_iter": [int(clf.n_iter_)]}
         if valid is not None:
-            from core.metrics import evaluate
-
-            m = evaluate(y_va, self._predict_packed(valid), groups_valid)
-            self.history_.update({f"val_{k}": [float(v)] for k, v in m.items() if not k.startswith("n_")})
+            self._record_validation(valid, y_va, groups_valid)
         return self
 
     @staticmethod
@@ -255,7 +249,7 @@ class GBDTRanker(Ranker):
 
     def _predict_packed(self, packed):
         with self._threads():
-            return _sigmoid(self._predict_raw(self._matrix(packed))).astype(np.float32)
+            return expit(self._predict_raw(self._matrix(packed))).astype(np.float32)
 
     # -- persistence -------------------------------------------------------------------------------
     def _save_payload(self, directory: Path) -> None:

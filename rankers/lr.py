@@ -22,6 +22,7 @@ from typing import Annotated, Mapping
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from pydantic import Field
 
 from core.space import FeatureSpace
@@ -103,17 +104,11 @@ class LRRanker(Ranker):
         self.fitted_ = True
         self.history_ = {"n_iter": [int(clf.n_iter_[0])]}
         if X_valid is not None:
-            from core.metrics import evaluate
-
-            valid = rin.pack(self.space, X_valid)
-            y_va = _as_labels(y_valid, rin.n_rows(valid), "y_valid")
-            m = evaluate(y_va, self._predict_packed(valid), groups_valid)
-            self.history_.update({f"val_{k}": [float(v)] for k, v in m.items() if not k.startswith("n_")})
+            self._record_validation(rin.pack(self.space, X_valid), y_valid, groups_valid)
         return self
 
     def _predict_packed(self, packed):
-        z = design_matrix(self.space, packed) @ self.coef_ + self.intercept_
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(design_matrix(self.space, packed) @ self.coef_ + self.intercept_)
 
     def _save_payload(self, directory: Path) -> None:
         np.savez(directory / "lr_weights.npz", coef=self.coef_, intercept=np.array([self.intercept_]))
