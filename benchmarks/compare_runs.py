@@ -2,9 +2,11 @@
 corpus and split (e.g. K-DCN ablations, each its own run since a run trains a pair once).
 
     python benchmarks/compare_runs.py BASE_RUN:kdcn:all OTHER_RUN:kdcn:all [...] [--out FILE]
+    python benchmarks/compare_runs.py BASE_RUN:fgcnn:BF+IF+CF@1 OTHER_RUN:fgcnn:BF+IF+CF@1  # seed 1 of --seeds
 
 The first pair is the reference; every other pair is reported as ``other − reference`` with its
-95% interval over the same resampled test requests (first training seed of each run).
+95% interval over the same resampled test requests (the run's first training seed unless ``@seed``
+names a further one of its ``--seeds``).
 """
 from __future__ import annotations
 
@@ -29,7 +31,11 @@ def main() -> None:
     preds = []
     for spec in args.pairs:
         root, model, fs = spec.rsplit(":", 2)
-        p = pd.read_parquet(RunDir(root).predictions(model, fs)).sort_values(["sample_id", "item_id"])
+        fs, _, seed = fs.partition("@")
+        path = RunDir(root).predictions(model, fs, int(seed) if seed else None)
+        if not path.is_file():
+            raise SystemExit(f"{spec}: no test predictions at {path} (is the pair, or the seed, in that run?)")
+        p = pd.read_parquet(path).sort_values(["sample_id", "item_id"])
         preds.append((spec, p.reset_index(drop=True)))
     ref_name, ref = preds[0]
     for name, p in preds[1:]:
