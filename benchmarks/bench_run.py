@@ -108,7 +108,7 @@ def main() -> None:
     rows += [{"what": "fits (all)", "s": fit_s},
              {"what": "rest (scoring, saving, report)", "s": total - steps["corpus"] - steps["features"] - fit_s},
              {"what": "total", "s": total}]
-    n_test = int(metrics.get("n_test_requests", 0)) if isinstance(metrics, dict) else 0
+    n_test = max((int(p.get("n_groups", 0)) for p in pairs), default=0)  # test requests scored
     print(format_table(rows, [("step", "what", "<"), ("seconds", "s", ".1f")]))
     rate = enc["texts"] / enc["s"] if enc["s"] else float("nan")
     print(f"encoding: {enc['texts']:,} texts, {enc['tokens']:,} tokens in {enc['s']:.1f}s = {rate:.1f} texts/s")
