@@ -411,7 +411,7 @@ class FGCNNBlock(tf.keras.layers.Layer):
         reg = tf.keras.regularizers.l2(self.l2) if self.l2 else None
         pol = policy(self.precision)
         self.k = k
-        self.convs, self.pools, self.recombine, self.rows, self.bands = [], [], [], [], []
+        self.convs, self.recombine, self.rows, self.bands = [], [], [], []
         rows, channels = n_fields, 1
         for i, (f, w, m, p) in enumerate(self.spec):
             conv = tf.keras.layers.Conv2D(f, (w, 1), padding="same", activation="tanh", kernel_regularizer=reg,
@@ -419,8 +419,7 @@ class FGCNNBlock(tf.keras.layers.Layer):
             with tf.name_scope(conv.name):
                 conv.build((None, rows, k, channels))  # weights only: call() computes the same convolution
             self.convs.append(conv)
-            self.bands.append((rows, tf.constant(_band_index(rows, channels, f, w))))
-            self.pools.append(p)
+            self.bands.append(tf.constant(_band_index(rows, channels, f, w)))
             rows, channels = -(-rows // p), f
             self.rows.append(rows)
             dense = tf.keras.layers.Dense(rows * k * m, activation="tanh", kernel_regularizer=reg,
@@ -433,16 +432,15 @@ class FGCNNBlock(tf.keras.layers.Layer):
     def call(self, v):
         dtype = tf.as_dtype(self.convs[0].compute_dtype)
         x = tf.reshape(tf.transpose(tf.cast(v, dtype), [0, 2, 1]), [-1, v.shape[1]])  # (B k, F): one channel
-        new = []
-        for conv, (rows_in, band), p, dense, rows, (f, _, m, _) in zip(
-                self.convs, self.bands, self.pools, self.recombine, self.rows, self.spec):
+        new, rows_in = [], int(v.shape[1])
+        for conv, band, dense, rows, (f, _, m, p) in zip(self.convs, self.bands, self.recombine, self.rows, self.spec):
             kernel = tf.concat([tf.reshape(tf.cast(conv.kernel, dtype), [-1]), tf.zeros([1], dtype)], axis=0)
             z = tf.matmul(x, tf.gather(kernel, band))  # (B k, rows_in f): the convolution, bias not yet added
             if rows * p != rows_in:  # 'same' pooling: pad rows with a value no window's max can take
                 z = tf.pad(z, [[0, 0], [0, (rows * p - rows_in) * f]], constant_values=dtype.min)
             z = tf.reduce_max(tf.reshape(z, [-1, rows, p, f]), axis=2)  # (B k, rows, f)
             pooled = tf.tanh(z + tf.cast(conv.bias, dtype))  # (B k, rows, f)
-            x = tf.reshape(pooled, [-1, rows * f])  # (B k, rows f): the next layer's input, f channels
+            x, rows_in = tf.reshape(pooled, [-1, rows * f]), rows  # (B k, rows f): the next layer's input, f channels
             maps = tf.transpose(tf.reshape(pooled, [-1, self.k, rows, f]), [0, 2, 1, 3])  # (B, rows, k, f)
             flat = tf.reshape(maps, [-1, rows * self.k * f])
             new.append(tf.reshape(dense(flat), [-1, rows * m, self.k]))  # (B, rows*m, k)
