@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import format_table, write_results  # noqa: E402
+from benchmarks.common import format_table, training_step_ms, write_results  # noqa: E402
 
 import core  # noqa: E402,F401  (Keras 2, quiet TensorFlow)
 import tensorflow as tf  # noqa: E402
@@ -41,23 +40,6 @@ def direct(block: FGCNNBlock, v):
     return tf.concat(new, axis=1)
 
 
-def time_step(fn, variables, v, repeat: int) -> np.ndarray:
-    @tf.function
-    def step(v):
-        with tf.GradientTape() as tape:
-            tape.watch(v)
-            loss = tf.reduce_sum(tf.square(fn(v)))
-        return tape.gradient(loss, [v] + variables)
-
-    step(v)  # trace
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        step(v)
-        times.append(time.perf_counter() - t0)
-    return np.array(times) * 1e3
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fields", type=int, default=46, help="field vectors entering the block (default run: 46)")
@@ -73,7 +55,7 @@ def main() -> None:
     diff = float(tf.reduce_max(tf.abs(ours - direct(block, v))))
     rows = []
     for name, fn in (("Conv2D + tanh, then max-pool", lambda x: direct(block, x)), ("FGCNNBlock", block)):
-        ms = time_step(fn, block.trainable_variables, v, args.repeat)
+        ms = training_step_ms(fn, block.trainable_variables, v, args.repeat)
         rows.append({"implementation": name, "p50_ms": float(np.percentile(ms, 50)),
                      "p90_ms": float(np.percentile(ms, 90))})
     for r in rows:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,3 +29,25 @@ def write_results(path: str | os.PathLike, result: Any) -> Path:
     """Write ``result`` as JSON to a temporary file beside ``path``, then rename it into place, so
     an interrupted benchmark never leaves a half-written result."""
     return write_json(path, result)
+
+
+def training_step_ms(fn, variables, x, repeat: int):
+    """Milliseconds per training step of ``fn`` (forward, then gradients with respect to ``x`` and
+    ``variables``) as a compiled ``tf.function``, ``repeat`` times after one tracing call."""
+    import numpy as np
+    import tensorflow as tf
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.square(fn(x)))
+        return tape.gradient(loss, [x] + list(variables))
+
+    step(x)  # trace
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        step(x)
+        times.append(time.perf_counter() - t0)
+    return np.array(times) * 1e3

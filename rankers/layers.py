@@ -500,7 +500,10 @@ class UserStateCNN(tf.keras.layers.Layer):
     """Eq. 5: ``(B, k, d)`` behaviour matrix -> ``(B, sum_N (max(k, N) - N + 1) * filters)``.
 
     One ``Conv2D(filters, (N, d))`` per kernel height ``N``: the kernel spans the full embedding
-    width, so it slides over the behaviour axis only.
+    width, so it slides over the behaviour axis only. That is a 1-D convolution with ``d`` input
+    channels, and ``call`` computes it as one (``tf.nn.conv1d`` on the Conv2D kernel without its
+    singleton channel axis): same weights and outputs, about 2x faster per training step on CPU
+    than Conv2D over a 1-channel ``(k, d)`` map (``benchmarks/bench_user_state_cnn.py``).
     """
 
     def __init__(self, kernel_heights=(2, 4), filters: int = 16, activation: str = "relu", l2: float = 0.0, **kwargs):
@@ -514,17 +517,24 @@ class UserStateCNN(tf.keras.layers.Layer):
         k, d = int(input_shape[1]), int(input_shape[2])
         self.rows = max([k] + self.kernel_heights)
         reg = tf.keras.regularizers.l2(self.l2) if self.l2 else None
-        self.convs = [tf.keras.layers.Conv2D(self.filters, (h, d), padding="valid", activation=self.activation,
-                                             kernel_regularizer=reg, name=f"conv_h{h}") for h in self.kernel_heights]
+        self.convs = []
+        for h in self.kernel_heights:
+            conv = tf.keras.layers.Conv2D(self.filters, (h, d), padding="valid", activation=self.activation,
+                                          kernel_regularizer=reg, name=f"conv_h{h}")
+            with tf.name_scope(conv.name):
+                conv.build((None, self.rows, d, 1))  # weights only: call() computes the same convolution
+            self.convs.append(conv)
         self.k = k
+        self.act = tf.keras.activations.get(self.activation)
         super().build(input_shape)
 
     def call(self, B):  # (batch, k, d)
         if self.rows > self.k:
             B = tf.pad(B, [[0, 0], [0, self.rows - self.k], [0, 0]])
-        x = B[..., None]  # (batch, rows, d, 1)
-        outs = [tf.reshape(conv(x), [-1, (self.rows - h + 1) * self.filters])
-                for conv, h in zip(self.convs, self.kernel_heights)]
+        outs = []
+        for conv, h in zip(self.convs, self.kernel_heights):
+            z = tf.nn.conv1d(B, conv.kernel[:, :, 0, :], stride=1, padding="VALID")  # (batch, rows - h + 1, filters)
+            outs.append(tf.reshape(self.act(z + conv.bias), [-1, (self.rows - h + 1) * self.filters]))
         return tf.concat(outs, axis=1) if len(outs) > 1 else outs[0]
 
     def get_config(self):

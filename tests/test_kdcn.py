@@ -88,6 +88,25 @@ def test_user_state_cnn_shapes():
     assert UserStateCNN((2, 4), filters=5)(tf.random.normal((3, 1, DIM))).shape == (3, (3 + 1) * 5)
 
 
+
+def test_user_state_cnn_equals_conv2d_and_a_hand_sliding_window():
+    """The conv1d in call() is eq. 5's Conv2D (N x d kernel over a 1-channel map) on the same weights."""
+    B = tf.random.normal((3, 3, DIM), seed=4)  # 3 behaviours: padded to 4 rows for the height-4 kernel
+    layer = UserStateCNN((2, 4), filters=5, activation="tanh")
+    out = layer(B).numpy()
+    assert [w.name.split("/")[-2:] for w in layer.weights][:2] == [["conv_h2", "kernel:0"], ["conv_h2", "bias:0"]]
+    padded = np.pad(B.numpy(), [(0, 0), (0, 1), (0, 0)])
+    expected = []
+    for conv, h in zip(layer.convs, (2, 4)):
+        W, b = conv.kernel.numpy()[:, :, 0, :], conv.bias.numpy()  # (h, d, filters), (filters,)
+        windows = np.stack([np.einsum("bhd,hdf->bf", padded[:, r:r + h], W) for r in range(4 - h + 1)], axis=1)
+        expected.append(np.tanh(windows + b).reshape(3, -1))  # (3, rows * filters), row-major like Conv2D's
+        reference = tf.keras.layers.Conv2D(5, (h, DIM), activation="tanh")
+        reference.build((None, 4, DIM, 1))
+        reference.set_weights([conv.kernel.numpy(), b])
+        np.testing.assert_allclose(reference(padded[..., None]).numpy().reshape(3, -1), expected[-1], atol=1e-5)
+    np.testing.assert_allclose(out, np.concatenate(expected, axis=1), atol=1e-5)
+
 def test_dialogue_attention_masks_padding():
     layer = DialogueSelfAttention(heads=4)
     ids = tf.constant([[5, 7, 0, 0, 9, 0]])
