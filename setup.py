@@ -30,7 +30,7 @@ setup(
         "prometheus-client>=0.20",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100"],
         "hf": ["transformers>=4.40", "torch>=2.2"],
     },
 )
