@@ -23,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import format_table, write_results  # noqa: E402
+from benchmarks.common import cpu_model, format_table, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,6 +114,7 @@ def main() -> None:
     print(f"encoding: {enc['texts']:,} texts, {enc['tokens']:,} tokens in {enc['s']:.1f}s = {rate:.1f} texts/s")
     write_results(ROOT / f"benchmarks/results/run_{args.tag}.json", {
         "meta": {"config": args.config, "scale": cfg.scale, "split": list(cfg.split), "cpus": os.cpu_count(),
+                 "cpu": cpu_model(),
                  "load_average_before": list(load0), "load_average_after": list(os.getloadavg())},
         "total_s": total, "steps": rows, "fits": fits, "n_test_requests": n_test,
         "encoding": {"texts": enc["texts"], "tokens": enc["tokens"], "s": enc["s"], "texts_per_s": rate}})

@@ -51,3 +51,17 @@ def training_step_ms(fn, variables, x, repeat: int):
         step(x)
         times.append(time.perf_counter() - t0)
     return np.array(times) * 1e3
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform string elsewhere): run times on these
+    machines differ ~2x between CPU kinds, so every timed result says which it ran on."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
