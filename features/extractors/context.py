@@ -94,10 +94,16 @@ def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray
     si = s_index.get_indexer(rows["sample_id"])
     ii = i_index.get_indexer(rows["item_id"])
     out = np.zeros(len(rows), np.float64)
-    ok = (si >= 0) & (ii >= 0)
-    if ok.any():
-        out[ok] = np.einsum("ij,ij->i", S[si[ok]], I[ii[ok]])
+    at = np.flatnonzero((si >= 0) & (ii >= 0))
+    # In chunks: gathering every row's two vectors at once (two ~30 MB temporaries in batch scoring)
+    # took 3-4x as long as the same products chunk by chunk (identical values).
+    for c in range(0, len(at), _DOT_CHUNK):
+        r = at[c : c + _DOT_CHUNK]
+        out[r] = np.einsum("ij,ij->i", S[si[r]], I[ii[r]])
     return out
+
+
+_DOT_CHUNK = 512
 
 
 def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np.ndarray, i_index: pd.Index) -> np.ndarray:
