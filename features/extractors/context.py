@@ -34,6 +34,7 @@ Only turns before the sample's recommendation turn are used (``ctx.preferences``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -115,7 +116,37 @@ def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np
     return res
 
 
-def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int = 512) -> np.ndarray:
+@dataclass(frozen=True)
+class _ItemValueIndex:
+    """The distinct (item, value) pairs whose value has a vector, sorted by item: ``items`` (positions
+    in the items' index, ascending), each one's first pair ``starts`` and pair count ``sizes``; per
+    pair, ``value`` indexes ``cols``, the distinct values' phrase positions."""
+
+    items: np.ndarray
+    starts: np.ndarray
+    sizes: np.ndarray
+    cols: np.ndarray
+    value: np.ndarray
+
+    def counts(self, n_items: int) -> np.ndarray:
+        """Per item of the index, its number of distinct values with a vector."""
+        out = np.zeros(n_items, np.int64)
+        out[self.items] = self.sizes
+        return out
+
+
+def _item_value_index(vals: pd.DataFrame, ok: np.ndarray, pidx: pd.Index, i_index: pd.Index) -> _ItemValueIndex:
+    v = vals.drop_duplicates()
+    item, phrase = i_index.get_indexer(v["item_id"]), pidx.get_indexer(v["value"])
+    keep = np.flatnonzero(item >= 0)
+    keep = keep[(phrase[keep] >= 0) & ok[phrase[keep]]]
+    by_item = keep[np.argsort(item[keep], kind="stable")]
+    items, starts, sizes = np.unique(item[by_item], return_index=True, return_counts=True)
+    cols, value = np.unique(phrase[by_item], return_inverse=True)
+    return _ItemValueIndex(items, starts, sizes, cols, value.reshape(-1))
+
+
+def _row_max_mean(rows, prefs, values: _ItemValueIndex, M, ok, pidx, i_index, chunk: int = 512) -> np.ndarray:
     """Per row: mean over the sample's preference words of the max cosine over the item's values.
 
     Only the (word, item) pairs the rows need are scored: cosines of distinct preference words x
@@ -126,15 +157,10 @@ def _row_max_mean(rows, prefs, vals, M, ok, pidx, s_index, i_index, chunk: int =
     out = np.zeros(len(rows), np.float64)
     p = prefs.drop_duplicates()
     p = p[ok[pidx.get_indexer(p["p"])]]
-    if p.empty:
+    if p.empty or not len(values.items):
         return out
-    v = vals.drop_duplicates()
-    v = v.assign(_i=i_index.get_indexer(v["item_id"]), _v=pidx.get_indexer(v["value"]))
-    v = v[(v["_i"] >= 0) & ok[v["_v"]]].sort_values("_i", kind="stable")
-    if v.empty:
-        return out
-    items_with, starts, n_values = np.unique(v["_i"].to_numpy(), return_index=True, return_counts=True)
-    value_cols, value_of_occurrence = np.unique(v["_v"].to_numpy(), return_inverse=True)  # distinct values
+    items_with, starts, n_values = values.items, values.starts, values.sizes
+    value_cols, value_of_occurrence = values.cols, values.value
     pw = pd.Index(pd.unique(p["p"]))
     # (row, word) pairs
     row_item = i_index.get_indexer(rows["item_id"])
@@ -276,9 +302,10 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     if params.aggregate == "max":  # only the counts of the mean vectors are needed
         p_cnt = _phrase_counts(pos["sample_id"], pos["p"], ok, pidx, s_index)
         n_cnt = _phrase_counts(neg["sample_id"], neg["p"], ok, pidx, s_index)
-        a_cnt = _phrase_counts(vals["item_id"], vals["value"], ok, pidx, i_index)
-        positive = _row_max_mean(rows, pos, vals, M, ok, pidx, s_index, i_index)
-        negative = _row_max_mean(rows, neg, vals, M, ok, pidx, s_index, i_index)
+        values = _item_value_index(vals, ok, pidx, i_index)  # shared by both sides
+        a_cnt = values.counts(len(i_index))
+        positive = _row_max_mean(rows, pos, values, M, ok, pidx, i_index)
+        negative = _row_max_mean(rows, neg, values, M, ok, pidx, i_index)
     else:
         Pm, p_cnt = _mean_vectors(pos["sample_id"], pos["p"], M, ok, pidx, s_index)
         Nm, n_cnt = _mean_vectors(neg["sample_id"], neg["p"], M, ok, pidx, s_index)
