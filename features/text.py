@@ -56,6 +56,8 @@ class Tokenizer:
             # High frequency so the KB word wins over jieba's own segmentation.
             self._jieba.add_word(w, freq=100000)
         self._cache: dict[str, tuple[str, ...]] = {}
+        self._vocab: dict[str, int] = {}  # token -> id, grown as tokens are seen (token_id_sets)
+        self._id_sets: dict[str, np.ndarray] = {}
 
     def tokenize(self, text: str) -> tuple[str, ...]:
         hit = self._cache.get(text)
@@ -71,14 +73,23 @@ class Tokenizer:
         toks = {t: self.tokenize(t) for t in uniq}
         return texts.fillna("").astype(str).map(toks)
 
-    def token_table(self, keys: pd.Series, texts: pd.Series, key_name: str = "key") -> pd.DataFrame:
-        """Long table (key, token) of distinct tokens per key: the vectorised form for joins."""
-        toks = self.tokenize_series(texts.reset_index(drop=True))
-        # (pairs in order of first appearance, built in Python: explode + drop_duplicates cost ~10 ms
-        # on a request's ~40 titles, more than tokenising them from the cache)
-        pairs = list(dict.fromkeys((k, t) for k, ts in zip(keys.to_numpy(), toks) for t in ts))
-        return pd.DataFrame({key_name: pd.Series([k for k, _ in pairs], dtype=keys.dtype),
-                             "token": pd.Series([t for _, t in pairs], dtype=str)})
+    def token_id_sets(self, texts: pd.Series) -> list[np.ndarray]:
+        """Per text, the sorted distinct ids of its tokens, memoised per text. Ids come from a
+        vocabulary this tokenizer grows, so equal tokens have equal ids in every call (set
+        operations between texts, e.g. a sparse token matrix, without a pandas long table)."""
+        out = []
+        vocab = self._vocab
+        for text in texts.fillna("").astype(str):
+            ids = self._id_sets.get(text)
+            if ids is None:
+                ids = self._id_sets[text] = np.unique(np.fromiter(
+                    (vocab.setdefault(t, len(vocab)) for t in self.tokenize(text)), np.int64))
+            out.append(ids)
+        return out
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._vocab)
 
 
 @lru_cache(maxsize=4)

@@ -84,3 +84,20 @@ def test_item_without_kb_attributes_gets_zero_similarity():
     out = run_kind(corpus, "attr_similarity")
     assert out.loc[[("X1", "I3")], ""].item() == 0.0
     assert np.isfinite(out[""].to_numpy()).all()
+
+
+def test_token_id_sets_give_equal_tokens_equal_ids_across_calls():
+    import pandas as pd
+
+    from features.text import Tokenizer
+
+    tok = Tokenizer(["拍照手机", "黑色"])
+    first = tok.token_id_sets(pd.Series(["黑色 拍照手机 黑色", None]))
+    second = tok.token_id_sets(pd.Series(["拍照手机 白色"]))
+    vocab = {t: i for t, i in tok._vocab.items()}
+    assert tok.tokenize("黑色 拍照手机 黑色") == ("黑色", "拍照手机", "黑色")
+    np.testing.assert_array_equal(first[0], sorted([vocab["黑色"], vocab["拍照手机"]]))  # a set, sorted
+    assert len(first[1]) == 0  # a missing title has no tokens
+    assert set(first[0]) & set(second[0]) == {vocab["拍照手机"]}  # Jaccard 1/3 of the two titles
+    assert tok.vocab_size == len(set(tok.tokenize("黑色 拍照手机")) | set(tok.tokenize("拍照手机 白色")))
+    assert tok.token_id_sets(pd.Series(["拍照手机 白色"]))[0] is second[0]  # memoised per text

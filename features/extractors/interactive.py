@@ -131,11 +131,12 @@ def _title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
 def _build_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
     items = ctx.corpus.items
     index = _ItemIndex(items["item_id"])
-    table = ctx.tokenizer.token_table(items["item_id"].astype(str), items["title"], key_name="item_id")
-    tok_code, tokens = pd.factorize(table["token"])
-    r = index.codes(table["item_id"])
+    sets = ctx.tokenizer.token_id_sets(items["title"])  # memoised per title: no per-call long table
+    lengths = np.fromiter(map(len, sets), np.int64, len(sets))
+    r = np.repeat(index.codes(items["item_id"]), lengths)
+    tok = np.concatenate(sets) if sets else np.zeros(0, np.int64)
     mat = sp.csr_matrix(
-        (np.ones(len(r), np.float32), (r, tok_code)), shape=(len(index.ids) + 1, max(len(tokens), 1))
+        (np.ones(len(r), np.float32), (r, tok)), shape=(len(index.ids) + 1, max(ctx.tokenizer.vocab_size, 1))
     )
     mat.data[:] = 1.0  # sets, not counts
     sizes = np.asarray(mat.sum(1)).ravel()
