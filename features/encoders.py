@@ -203,6 +203,7 @@ class EmbeddingCache:
         # Prefetched texts being encoded: key -> (future, the keys that future encodes, in order).
         self._pending: dict[bytes, tuple[Future, list[bytes]]] = {}
         self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
         self._encoder_lock = threading.Lock()  # an encoder's model is not reentrant
         self.refresh()  # what is on disk; later shards (another process's) are looked for on a miss
 
@@ -309,6 +310,7 @@ class EmbeddingCache:
         if self._executor is None:
             one_core = getattr(self.encoder, "use_one_core_in_this_thread", None)
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="embedding-prefetch", initializer=one_core)
+            self._executor_pid = os.getpid()
         batch = [keys[k] for k in todo]
         future = self._executor.submit(self._encode, [uniq[k] for k in todo])
         for key in batch:
@@ -324,16 +326,21 @@ class EmbeddingCache:
         self.n_encoded += len(batch)
 
     def _collect_done(self) -> None:
+        if self._executor is not None and self._executor_pid != os.getpid():
+            # A forked child inherits the executor but not its thread: what was pending never finishes.
+            self._executor = None
+            self._pending = {k: v for k, v in self._pending.items() if v[0].done()}
+            self._encoder_lock = threading.Lock()  # it may have been held by that thread at the fork
         for future, batch in {id(f): (f, b) for f, b in self._pending.values() if f.done()}.values():
             self._collect(future, batch)
 
     def _recent_vectors(self, texts: list[str], H: np.ndarray) -> np.ndarray:
         """Vectors of texts not on disk, from (or added to) the in-memory LRU of recent texts."""
         keys = [h.tobytes() for h in H]
+        self._collect_done()
         for key in keys:
             if key in self._pending:
                 self._collect(*self._pending[key])
-        self._collect_done()
         new = [k for k, key in enumerate(keys) if key not in self._recent]
         if new:
             X = self._encode([texts[k] for k in new])

@@ -213,3 +213,32 @@ def test_interrupted_encoding_keeps_finished_shards_and_batches_by_length(tmp_pa
     got = resumed.embed(texts)
     assert sorted(resumed.encoder.seen) == ["dddddd", "eeeeeee"]  # the two finished shards were kept
     np.testing.assert_allclose(got, HashEncoder().encode(texts), rtol=1e-6)  # each vector on its own text
+
+
+class _SlowEncoder(HashEncoder):
+    def encode(self, texts):
+        import time
+
+        time.sleep(0.5)
+        return super().encode(texts)
+
+
+def _embed_in_child(cache, queue):
+    queue.put(cache.embed(["slow"], persist=False).tolist())
+
+
+def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path):
+    """The child inherits the pending prefetch but not its thread (nor, maybe, a free encoder lock):
+    it encodes the text itself instead of waiting forever."""
+    import multiprocessing
+
+    cache = EmbeddingCache(tmp_path, _SlowEncoder(), show_progress=False)
+    assert cache.prefetch(["slow"]) == 1  # still running at the fork
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_embed_in_child, args=(cache, queue))
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    np.testing.assert_allclose(queue.get(timeout=5), HashEncoder().encode(["slow"]), rtol=1e-6)
+    np.testing.assert_array_equal(cache.embed(["slow"], persist=False), HashEncoder().encode(["slow"]))  # the parent's
