@@ -31,6 +31,7 @@ for the test, not by the simulator): see ``tests/test_feedback.py``.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -170,6 +171,14 @@ def stated_preference(text: str) -> bool:
     return bool(_PREFERENCE.search(t)) and not re.search(DEIXIS, t) and _ORDINAL.search(t) is None
 
 
+@lru_cache(maxsize=100_000)
+def _lexicon_reactions_memo(text: str, n_shown: int) -> tuple[tuple[int, str, float], ...] | None:
+    # A live chat re-sends its earlier replies with every request; batch scoring reads ~900 replies a
+    # call: each (reply, number shown) is read once per process.
+    r = lexicon_reactions(text, n_shown)
+    return None if r is None else tuple(r)
+
+
 def lexicon_reactions(text: str, n_shown: int) -> list[tuple[int, str, float]] | None:
     """[(position, label, polarity)] for the shown items the reply is about; [] when it is about none
     of them (off topic); None when the lexicon found no cue at all (the encoder decides)."""
@@ -271,7 +280,7 @@ class ReactionDetector:
 
     def detect(self, texts: Sequence[str], n_shown: Sequence[int]) -> list[list[tuple[int, str, float]]]:
         """Per reply, [(position among the shown items, label, polarity)]; empty = no reaction."""
-        out = [lexicon_reactions(t, n) for t, n in zip(texts, n_shown)]
+        out = [None if (r := _lexicon_reactions_memo(t, int(n))) is None else list(r) for t, n in zip(texts, n_shown)]
         todo = [i for i, r in enumerate(out) if r is None]
         if todo and self.embed is not None:
             pol = {"positive": 0.6, "negative": -0.6, "question": 0.0}
