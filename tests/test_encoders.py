@@ -227,6 +227,8 @@ def _embed_in_child(cache, queue):
     queue.put(cache.embed(["slow"], persist=False).tolist())
 
 
+# Forking a process with a running thread is the case under test (Python 3.12 warns about it).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded, use of fork:DeprecationWarning")
 def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path):
     """The child inherits the pending prefetch but not its thread (nor, maybe, a free encoder lock):
     it encodes the text itself instead of waiting forever."""
