@@ -91,6 +91,9 @@ def _phrase_counts(keys: pd.Series, phrases: pd.Series, ok: np.ndarray, phrase_i
     return np.bincount(kpos, minlength=len(key_index))
 
 
+_DOT_CHUNK = 512  # rows per chunk of _row_dot's gathers
+
+
 def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray, i_index: pd.Index) -> np.ndarray:
     si = s_index.get_indexer(rows["sample_id"])
     ii = i_index.get_indexer(rows["item_id"])
@@ -103,8 +106,6 @@ def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray
         out[r] = np.einsum("ij,ij->i", S[si[r]], I[ii[r]])
     return out
 
-
-_DOT_CHUNK = 512
 
 
 def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np.ndarray, i_index: pd.Index) -> np.ndarray:
