@@ -107,7 +107,6 @@ def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray
     return out
 
 
-
 def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np.ndarray, i_index: pd.Index) -> np.ndarray:
     si = s_index.get_indexer(rows["sample_id"])
     ii = i_index.get_indexer(rows["item_id"])
