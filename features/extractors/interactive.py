@@ -53,7 +53,9 @@ def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
     attrs = ctx.corpus.item_attrs.drop_duplicates(["item_id", "name"])
     index = _ItemIndex(ctx.corpus.items["item_id"])
     name_code, _ = pd.factorize(attrs["name"])
-    value_code, _ = pd.factorize(attrs["name"].astype(str) + "\x1f" + attrs["value"].astype(str))
+    # (name, value) pairs coded as integers, not as concatenated strings (same first-seen codes)
+    value_of, values = pd.factorize(attrs["value"].astype(str))
+    value_code, _ = pd.factorize(name_code.astype(np.int64) * max(len(values), 1) + value_of)
     mat = np.zeros((len(index.ids) + 1, name_code.max() + 1 if len(name_code) else 1), np.int32)
     mat[index.codes(attrs["item_id"]), name_code] = value_code + 1
     mat[-1] = 0  # the extra last row stands for items without a KB record
