@@ -31,8 +31,8 @@ for the test, not by the simulator): see ``tests/test_feedback.py``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np

@@ -146,9 +146,9 @@ def _build_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
 
 
 def warm_title_tokens(ctx, params, state: dict, items: pd.DataFrame) -> None:
-    """Tokenise catalogue titles ahead of traffic (the tokenizer memoises per text, process-wide),
-    so a request tokenises only the titles of items it brings inline."""
-    ctx.tokenizer.tokenize_series(items["title"])
+    """Tokenise catalogue titles into token id sets ahead of traffic (the tokenizer memoises both
+    per text, process-wide), so a request does this only for the titles of items it brings inline."""
+    ctx.tokenizer.token_id_sets(items["title"])
 
 
 @register(
