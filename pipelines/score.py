@@ -34,7 +34,7 @@ import pandas as pd
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.corpus import Corpus, CorpusError
+from core.corpus import Corpus, CorpusError, KnownItems
 from core.env import shared_cache
 from core.io import atomic_file
 from features.context import stable_hash
@@ -118,6 +118,15 @@ class Reference:
         self._users: dict[str, dict | None] = {}
         self._items: dict[str, dict | None] = {}
         self._logs: dict[str, list[dict]] = {}
+        self._known_items: KnownItems | None = None
+
+    @property
+    def known_items(self) -> KnownItems:
+        """The records of every item (``item``), validated once: a request corpus takes their rows
+        from here instead of validating them again (``Corpus.from_records(known_items=...)``)."""
+        if self._known_items is None:
+            self._known_items = KnownItems(self.item(str(i)) for i in self.items.index)
+        return self._known_items
 
     def user(self, user_id: str) -> dict | None:
         # Memoised for known ids only: unknown ones (any string a client sends) must not grow memory.
@@ -252,11 +261,12 @@ def requests_to_records(requests: list[dict], ref: Reference, keys: RequestKeys 
             "behaviors": behaviors, "samples": samples}
 
 
-def request_corpus(records: dict, requests: list) -> Corpus:
+def request_corpus(records: dict, requests: list, known_items: KnownItems | None = None) -> Corpus:
     """``Corpus.from_records`` of scoring records; a record the corpus contract refuses is a
-    ``RequestError`` naming the request and field."""
+    ``RequestError`` naming the request and field. ``known_items`` (``Reference.known_items``): item
+    records validated before, whose rows are reused."""
     try:
-        return Corpus.from_records(**records, source="<requests>")
+        return Corpus.from_records(**records, source="<requests>", known_items=known_items)
     except CorpusError as e:
         p = e.problems[0]
         table = p.file.rsplit("/", 1)[-1]
@@ -335,9 +345,15 @@ class Scorer:
         self.catalogue: dict[str, dict] = {}  # items registered after training (PUT /items)
         self._pref_extractor = None
 
+    def _corpus(self, requests: list[dict], keys: RequestKeys) -> Corpus:
+        """The request corpus of ``requests`` (``keys`` filled in); the run's items keep the rows of
+        their one validation (``Reference.known_items``)."""
+        records = requests_to_records(requests, self.reference, keys, self.catalogue)
+        return request_corpus(records, requests, self.reference.known_items)
+
     def _catalogue_corpus(self, item_ids: list[str], keys: RequestKeys) -> Corpus:
         req = {"request_id": "__catalogue__", "user_id": "__catalogue__", "candidates": item_ids}
-        return request_corpus(requests_to_records([req], self.reference, keys, self.catalogue), [req])
+        return self._corpus([req], keys)
 
     def _with_run_kb(self, corpus: Corpus) -> Corpus:
         """Preference words of unannotated turns are found against the run's whole catalogue (as in
@@ -395,14 +411,13 @@ class Scorer:
         any_item = str(self.reference.items.index[0])  # a request needs a candidate; its item is cached
         keys = RequestKeys()
         reqs = [{"request_id": f"__user__{u}", "user_id": u, "candidates": [any_item]} for u in user_ids]
-        corpus = request_corpus(requests_to_records(reqs, self.reference, keys, self.catalogue), reqs)
+        corpus = self._corpus(reqs, keys)
         self.features.prepare(self._with_run_kb(corpus), keys.items, keys.users)
 
     def score(self, requests: list[dict]) -> list[dict]:
         """Per request: candidates ordered by score (highest first) with their scores."""
         keys = RequestKeys()
-        records = requests_to_records(requests, self.reference, keys, self.catalogue)
-        corpus = self._with_run_kb(request_corpus(records, requests))
+        corpus = self._with_run_kb(self._corpus(requests, keys))
         table = self.features.transform(corpus, keys.items, keys.users)
         scores = self.compiled.predict(table.X(self.model.space))
         sample = table.rows["sample_id"].to_numpy()

@@ -375,6 +375,44 @@ def test_from_records_shares_validation():
     assert len(c.candidates) == 930 and c.meta["source"] == "<requests>"
 
 
+def test_known_items_give_the_rows_of_validation():
+    """Item records equal to known (validated once) ones take their rows from there: the same tables
+    as validating every record, in record order, with changed, new and invalid records mixed in."""
+    from core.corpus import TABLE_NAMES, KnownItems
+
+    def same(a: Corpus, b: Corpus) -> None:
+        for name in TABLE_NAMES:
+            pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+        assert a.fingerprint() == b.fingerprint()
+
+    recs = loader_records()
+    bad = {"item_id": "I9", "price": "free"}  # invalid: left out of the known items
+    known = KnownItems(copy.deepcopy(recs["items"]) + [bad, {"item_id": "I1", "title": "a second I1"}])
+    assert len(known) == 2  # I1 appears twice (neither is known), I9 is invalid
+    same(Corpus.from_records(**recs, known_items=known), Corpus.from_records(**recs))
+    # a changed record under a known id (an inline item), new items between known ones, attributes
+    # of several values
+    recs["items"][1] = {**recs["items"][1], "title": "改过的标题", "attributes": {"颜色": ["黑", "白"], "n": 3}}
+    recs["items"][2:2] = [{"item_id": "N1", "category": "手机", "shop_id": "S", "title": "新", "price": 1,
+                          "attributes": {"品牌": "小米"}}]
+    recs["samples"][0]["candidates"].append("N1")
+    with_known = Corpus.from_records(**recs, known_items=known)
+    same(with_known, Corpus.from_records(**recs))
+    assert with_known.items["title"].tolist()[1] == "改过的标题"
+    assert with_known.items["item_id"].tolist() == ["I1", "I2", "N1", "I3"]
+    # an invalid record under a known id is refused as before
+    recs["items"][2] = {**recs["items"][2], "price": "free"}
+    with pytest.raises(CorpusError) as ei:
+        Corpus.from_records(**recs, known_items=known)
+    assert_problem(ei.value, "<requests>/items", 3, "price")
+    # a known record twice is a duplicate, as before
+    dup = loader_records()
+    dup["items"].append(copy.deepcopy(dup["items"][0]))
+    with pytest.raises(CorpusError) as ei:
+        Corpus.from_records(**dup, known_items=known)
+    assert_problem(ei.value, "<requests>/items", 4, "item_id", "duplicate id (first defined on line 1)")
+
+
 def test_split_ratios_move_sessions_between_splits():
     from collections import Counter
 

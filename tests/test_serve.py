@@ -3,6 +3,7 @@
 The spec is the project's BF, IF and CF features without the sentence encoder (bert_cosine encodes
 ~2k texts on a tiny corpus: minutes on a shared CPU) and without KF (CKG pretraining); the
 encoder's path is the extractor's own text cache, the same in training and serving."""
+import copy
 import json
 import os
 import signal
@@ -124,6 +125,29 @@ def test_cached_sides_equal_a_full_transform(scorer, test_requests):
     assert {f"ref:{u}" for u in scorer.reference.users.index} <= set(scorer.features.users.index)
     for name in scorer.model.space.names:
         np.testing.assert_array_equal(served.arrays[name], full.arrays[name], err_msg=name)
+
+
+def test_request_corpus_takes_the_runs_items_as_validated_once(scorer, test_requests):
+    """The run's items in a request take the rows of their one validation (``Reference.known_items``):
+    the corpus validating every record gives. An inline item under a catalogue id is handled as
+    before: the same record scores as the id does; a changed one is the batch's record of that id."""
+    from core.corpus import TABLE_NAMES
+    from pipelines.score import RequestKeys, request_corpus, requests_to_records
+
+    reqs = copy.deepcopy(test_requests[:6])
+    same_id, changed_id = reqs[0]["candidates"][1], reqs[1]["candidates"][2]
+    reqs[0]["candidates"][1] = dict(scorer.reference.item(same_id))
+    changed = {**scorer.reference.item(changed_id), "title": "全新 火星车 紫色", "attributes": {"颜色": "紫色"}}
+    reqs[1]["candidates"][2] = changed
+    for rq in (test_requests[:6], reqs):
+        want_keys, got_keys = RequestKeys(), RequestKeys()
+        want = request_corpus(requests_to_records(rq, scorer.reference, want_keys), rq)
+        got = scorer._corpus(rq, got_keys)
+        for name in TABLE_NAMES:
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(want, name), check_exact=True, obj=name)
+        assert (got_keys.items, got_keys.users) == (want_keys.items, want_keys.users)
+    assert got.items.set_index("item_id").loc[changed_id, "title"] == "全新 火星车 紫色"
+    assert scores_of(scorer.score(reqs[:1])) == scores_of(scorer.score(test_requests[:1]))
 
 
 def test_malformed_requests_name_request_and_field(scorer):

@@ -11,7 +11,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -104,9 +104,26 @@ class _Parsed:
         return Problem(self.file, self.line, self.rid, fld, reason)
 
 
+class _Known:
+    """An item record equal to one of ``KnownItems``: admitted under its id without a schema check,
+    its rows taken from the known tables (``row``: its row there)."""
+
+    __slots__ = ("item_id", "row")
+
+    def __init__(self, item_id: str, row: int):
+        self.item_id, self.row = item_id, row
+
+
 def _parse(name: str, t: RawTable) -> list[_Parsed]:
     """Schema-check every record of a table with its pydantic record model (one TypeAdapter call
-    over the whole list; a second over the valid ones when some fail)."""
+    over the whole list; a second over the valid ones when some fail). A ``_Known`` record is its
+    own model (it was checked before)."""
+    known = [i for i, (_, r) in enumerate(t.records) if isinstance(r, _Known)]
+    if known:
+        fresh = [p for p in t.records if not isinstance(p[1], _Known)]
+        parsed = iter(_parse(name, RawTable(t.file, fresh, t.problems, t.fmt)))
+        return [_Parsed(t.file, line, r, r.item_id, r, []) if isinstance(r, _Known) else next(parsed)
+                for line, r in t.records]
     recs = [r for _, r in t.records]
     adapter = ADAPTERS[name]
     errors: dict[int, list[dict]] = {}
@@ -163,7 +180,7 @@ def _admit(name: str, parsed: list[_Parsed], idx: _Index | None, findings: _Find
                     dep = p.problem(fld, found[1])
             if check is not None:
                 probs.extend(check(p))
-        key = p.record.get(id_field) if isinstance(p.record, dict) else None
+        key = p.record.get(id_field) if isinstance(p.record, dict) else getattr(p.record, "item_id", None)
         key = key if _is_id(key) else None
         if p.model is not None:
             if idx is not None and not probs and key in idx.ok:
@@ -212,8 +229,29 @@ def _users_table(kept: list[_Parsed]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _items_tables(kept: list[_Parsed]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ms = [p.model for p in kept]
+def _items_tables(kept: list[_Parsed], known: KnownItems | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``items`` and ``item_attrs`` tables of the admitted item records, in their order; the rows
+    of ``_Known`` records come from ``known``."""
+    is_known = np.fromiter((isinstance(p.record, _Known) for p in kept), bool, len(kept))
+    if not is_known.any():
+        return _validated_items_tables([p.model for p in kept])
+    rows = np.fromiter((p.record.row for p in kept if isinstance(p.record, _Known)), np.int64)
+    k_items, k_attrs, k_len = known.take(rows)
+    if is_known.all():
+        return k_items, k_attrs
+    ms = [p.model for p in kept if not isinstance(p.record, _Known)]
+    f_items, f_attrs = _validated_items_tables(ms)
+    f_len = np.fromiter((len(m.attributes) for m in ms), np.int64, len(ms))
+    # Known rows first, then the validated ones; each item's rows are put back in record order.
+    src = np.where(is_known, np.cumsum(is_known) - 1, len(rows) + np.cumsum(~is_known) - 1)
+    n_attrs = np.concatenate([k_len, f_len])[src]
+    start = np.concatenate([np.cumsum(k_len) - k_len, len(k_attrs) + np.cumsum(f_len) - f_len])[src]
+    attr_rows = np.repeat(start - (np.cumsum(n_attrs) - n_attrs), n_attrs) + np.arange(n_attrs.sum())
+    return (pd.concat([k_items, f_items], ignore_index=True).take(src).reset_index(drop=True),
+            pd.concat([k_attrs, f_attrs], ignore_index=True).take(attr_rows).reset_index(drop=True))
+
+
+def _validated_items_tables(ms: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     items = pd.DataFrame({
         "item_id": _str_col([m.item_id for m in ms]), "category": _str_col([m.category for m in ms]),
         "shop_id": _str_col([m.shop_id for m in ms]), "title": _str_col([m.title for m in ms]),
@@ -319,13 +357,63 @@ def _samples_tables(kept: list[_Parsed], session_user: dict[str, str], explicit:
 # ------------------------------------------------------------------------------------------------
 # the one build path
 # ------------------------------------------------------------------------------------------------
+class KnownItems:
+    """Item records validated once (e.g. a trained run's catalogue) with their rows of the ``items``
+    and ``item_attrs`` tables. :func:`build_tables` admits an item record *equal* to one of them
+    without checking it again and takes these rows for it: they are the rows its validation gives
+    (a function of the record alone). Records that fail validation, or share an id with another,
+    are left out (a record equal to one of them is validated, and refused, as usual)."""
+
+    def __init__(self, records: Iterable[Mapping]):
+        records = [r for r in records if isinstance(r, dict)]
+        ids = [r.get("item_id") for r in records]
+        counts: dict = {}
+        for i in ids:
+            counts[i] = counts.get(i, 0) + 1
+        records = [r for r, i in zip(records, ids) if counts[i] == 1]
+        raw = {name: RawTable(f"<known>/{name}", list(enumerate(records if name == "items" else [], 1)), [])
+               for name in SOURCE_TABLES}
+        with no_gc():
+            tables, _ = build_tables(raw, policy="skip", seed=0, source="<known>", report_path=None)
+        self.items, self.item_attrs = tables["items"], tables["item_attrs"]
+        by_id = {r["item_id"]: r for r in records}
+        self._row = {iid: (k, by_id[iid]) for k, iid in enumerate(self.items["item_id"].tolist())}
+        # item_attrs holds each item's rows together, in item order
+        code = pd.Index(self.items["item_id"]).get_indexer(self.item_attrs["item_id"])
+        if (np.diff(code) < 0).any():
+            raise AssertionError("item_attrs rows are not grouped in item order")
+        self._start = np.searchsorted(code, np.arange(len(self.items)))
+        self._len = np.searchsorted(code, np.arange(len(self.items)), side="right") - self._start
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def row(self, record) -> int | None:
+        """The row of an item record equal to a known one, else None."""
+        iid = record.get("item_id") if isinstance(record, dict) else None
+        found = self._row.get(iid) if isinstance(iid, str) else None
+        return found[0] if found is not None and (found[1] is record or found[1] == record) else None
+
+    def take(self, rows: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+        """The items rows ``rows``, their item_attrs rows (item by item) and each one's count of them."""
+        n = self._len[rows]
+        attr_rows = np.repeat(self._start[rows] - (np.cumsum(n) - n), n) + np.arange(n.sum())
+        return (self.items.take(rows).reset_index(drop=True), self.item_attrs.take(attr_rows).reset_index(drop=True), n)
+
+
 def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
                  report_path: str | Path | None,
-                 split_ratios: tuple[float, float, float] = SPLIT_RATIOS) -> tuple[dict[str, pd.DataFrame], dict]:
+                 split_ratios: tuple[float, float, float] = SPLIT_RATIOS,
+                 known_items: KnownItems | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
     """Validate the five source tables and normalise them into the ten corpus tables.
-    Returns (tables by name, meta); raises :class:`CorpusError` under ``policy="strict"``."""
+    Returns (tables by name, meta); raises :class:`CorpusError` under ``policy="strict"``.
+    ``known_items``: item records equal to one of these are not checked again (``KnownItems``)."""
     if policy not in ("strict", "skip"):
         raise ValueError(f"policy must be 'strict' or 'skip', not {policy!r}")
+    if known_items is not None and len(known_items):
+        t = raw["items"]
+        recs = [(line, r if (k := known_items.row(r)) is None else _Known(r["item_id"], k)) for line, r in t.records]
+        raw = {**raw, "items": RawTable(t.file, recs, t.problems, t.fmt)}
     findings = _Findings()
     for name in SOURCE_TABLES:  # read/parse problems first, in table order
         for p in raw[name].problems:
@@ -408,7 +496,7 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
     if findings.problems and policy == "strict":
         raise CorpusError(findings.problems, source=source)
     tables = {"users": _users_table(kept_users)}
-    tables["items"], tables["item_attrs"] = _items_tables(kept_items)
+    tables["items"], tables["item_attrs"] = _items_tables(kept_items, known_items)
     tables["sessions"], tables["turns"], tables["turn_items"], tables["pref_words"] = _sessions_tables(kept_sessions)
     tables["behaviors"] = _behaviors_table(kept_behaviors)
     session_user = {k: v[0] for k, v in roles.items()}
