@@ -70,8 +70,9 @@ class KeyedArrays:
 
     def gather(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
         """The stored rows of ``keys`` (every key must be present), one array per column."""
-        keys = list(keys)
-        pos = np.fromiter((self.index[k] for k in keys), np.int64, len(keys))
+        keys = keys if isinstance(keys, np.ndarray) else np.array(list(keys), dtype=object)
+        codes, uniq = pd.factorize(keys, use_na_sentinel=False)  # one dict lookup per distinct key
+        pos = np.fromiter((self.index[k] for k in uniq), np.int64, len(uniq))[codes]
         return {col: buf[pos] for col, buf in self._arrays.items()}
 
 
@@ -121,8 +122,14 @@ class ServingFeatures:
               refresh: bool) -> None:
         if not entries:
             return
-        first = ~pd.Index(keys).duplicated()
-        todo = first if refresh else first & np.fromiter((k not in store for k in keys), bool, len(keys))
+        codes, uniq = pd.factorize(keys, use_na_sentinel=False)
+        first = np.zeros(len(keys), bool)
+        first[np.unique(codes, return_index=True)[1]] = True  # each key's first row
+        if refresh:
+            todo = first
+        else:  # membership once per distinct key, not per row
+            missing = np.fromiter((k not in store for k in uniq), bool, len(uniq))
+            todo = first & missing[codes]
         if not todo.any():
             return
         part = rows[todo]
@@ -155,7 +162,11 @@ class ServingFeatures:
 
 
 def _keys(ids: pd.Series, key_of: Mapping[str, str]) -> np.ndarray:
-    return np.array([key_of.get(i, i) for i in ids.astype(str)], dtype=object)
+    """The key of each id (``key_of``, else the id itself), looked up once per distinct id."""
+    codes, uniq = pd.factorize(ids.astype(str), use_na_sentinel=False)
+    keys = np.empty(len(uniq), dtype=object)
+    keys[:] = [key_of.get(i, i) for i in uniq]
+    return keys[codes]
 
 
 def _restricted(pipeline: FeaturePipeline, entries: list[FeatureEntry]) -> FeaturePipeline:

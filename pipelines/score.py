@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.corpus import Corpus, CorpusError, KnownItems
+from core.corpus.validate import no_gc
 from core.env import shared_cache
 from core.io import atomic_file
 from features.context import stable_hash
@@ -348,7 +349,8 @@ class Scorer:
     def _corpus(self, requests: list[dict], keys: RequestKeys) -> Corpus:
         """The request corpus of ``requests`` (``keys`` filled in); the run's items keep the rows of
         their one validation (``Reference.known_items``)."""
-        records = requests_to_records(requests, self.reference, keys, self.catalogue)
+        with no_gc():  # many small dicts, no cycles (see no_gc)
+            records = requests_to_records(requests, self.reference, keys, self.catalogue)
         return request_corpus(records, requests, self.reference.known_items)
 
     def _catalogue_corpus(self, item_ids: list[str], keys: RequestKeys) -> Corpus:
