@@ -101,3 +101,23 @@ def test_token_id_sets_give_equal_tokens_equal_ids_across_calls():
     assert set(first[0]) & set(second[0]) == {vocab["拍照手机"]}  # Jaccard 1/3 of the two titles
     assert tok.vocab_size == len(set(tok.tokenize("黑色 拍照手机")) | set(tok.tokenize("拍照手机 白色")))
     assert tok.token_id_sets(pd.Series(["拍照手机 白色"]))[0] is second[0]  # memoised per text
+
+
+def test_row_pairs_are_the_inner_join_on_the_sample():
+    """RowPairs (integer codes) give the rows and order of pd.merge(how="inner") on sample_id, and
+    tell a pair's other item from the candidate by id, also when no row has the other item."""
+    import pandas as pd
+
+    from features.extractors.interactive import RowPairs
+
+    rows = pd.DataFrame({"sample_id": pd.Series(["s1", "s1", "s2", "s3", "s2"], dtype="str"),
+                         "item_id": pd.Series(["a", "b", "a", "c", "d"], dtype="str")})
+    table = pd.DataFrame({"sample_id": pd.Series(["s2", "s1", "s9", "s1", "s2"], dtype="str"),
+                          "item_id": pd.Series(["a", "z", "a", "a", "b"], dtype="str")})
+    p = RowPairs.of(rows, table["sample_id"], table["item_id"])
+    want = (rows.reset_index().rename(columns={"index": "pos"})
+            .merge(table.reset_index().rename(columns={"index": "at", "item_id": "other"}), on="sample_id"))
+    assert list(zip(p.pos, p.at)) == list(zip(want["pos"], want["at"]))
+    assert p.same().tolist() == (want["item_id"] == want["other"]).tolist()
+    assert np.asarray(p.ids)[p.item].tolist() == want["item_id"].tolist()
+    assert (p.other == -1).tolist() == (~want["other"].isin(rows["item_id"])).tolist()

