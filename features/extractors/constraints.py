@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.frames import positions
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_series
 
@@ -74,13 +75,17 @@ def _per_sample(ctx) -> pd.DataFrame:
 def price_constraint(rows: pd.DataFrame, ctx, p: ConstraintParams, state: dict) -> pd.DataFrame:
     """CF: the candidate's price against price bounds stated in the dialogue (以内/低于, 便宜一点, 别太贵)."""
     per = ctx.memo("cf.price_constraint", lambda: _per_sample(ctx))
-    price = rows["item_id"].map(ctx.corpus.items.set_index("item_id")["price"]).astype(float).to_numpy()
-    sid = rows["sample_id"]
-    bound = sid.map(per["bound"]).astype(float).to_numpy()
-    cheaper = sid.map(per["cheaper"]).fillna(0).to_numpy(float) > 0
-    expensive = sid.map(per["expensive"]).fillna(0).to_numpy(float) > 0
-    ref = sid.map(per["ref_price"]).astype(float).to_numpy()
-    median = pd.Series(price, index=rows.index).groupby(sid.to_numpy()).transform("median").to_numpy()
+    items = ctx.corpus.items
+    at = positions(pd.Index(items["item_id"]), rows["item_id"])
+    price = np.where(at >= 0, items["price"].to_numpy(float)[at], np.nan)
+    # per-sample values looked up once per sample, then spread over its rows by integer code
+    sample_of, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+    per = per.reindex(samples)
+    bound = per["bound"].to_numpy(float)[sample_of]
+    cheaper = per["cheaper"].fillna(0).to_numpy(float)[sample_of] > 0
+    expensive = per["expensive"].fillna(0).to_numpy(float)[sample_of] > 0
+    ref = per["ref_price"].to_numpy(float)[sample_of]
+    median = pd.Series(price).groupby(sample_of).transform("median").to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         to_bound = np.log(price / bound)
         to_ref = np.log(price / ref)

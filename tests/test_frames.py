@@ -1,0 +1,23 @@
+"""features.frames: the integer-position joins and lookups the extractors share, against pandas."""
+import numpy as np
+import pandas as pd
+
+from features.frames import isin, join_positions, positions
+
+
+def test_join_positions_and_positions_match_pandas():
+    rng = np.random.default_rng(0)
+    vals = np.array(["a", "b", "c", "d", np.nan], dtype=object)
+    for _ in range(100):
+        n, m = rng.integers(0, 25, 2)
+        left, right = pd.Series(rng.choice(vals, n), dtype="str"), pd.Series(rng.choice(vals, m), dtype="str")
+        want = (pd.DataFrame({"k": left, "l": np.arange(n)})
+                .merge(pd.DataFrame({"k": right, "r": np.arange(m)}), on="k", how="inner"))
+        for lft, rgt in ((left, right), (left.to_numpy(object), list(right)), (left, right.astype(object))):
+            lp, rp = join_positions(lft, rgt)
+            assert lp.tolist() == want["l"].tolist() and rp.tolist() == want["r"].tolist()
+        index = pd.Index(pd.unique(right.dropna()))
+        assert positions(index, left).tolist() == index.get_indexer(left).tolist()
+        assert isin(left, right.dropna()).tolist() == left.isin(right.dropna()).tolist()
+    ints = join_positions(np.array([3, 1, 3]), np.array([1, 3, 3, 7]))
+    assert [x.tolist() for x in ints] == [[0, 0, 1, 2, 2], [1, 2, 0, 1, 2]]
