@@ -79,7 +79,7 @@ class Tokenizer:
         operations between texts, e.g. a sparse token matrix, without a pandas long table)."""
         out = []
         vocab = self._vocab
-        for text in texts.fillna("").astype(str):
+        for text in texts.fillna("").astype(str).tolist():  # (a list iterates ~4x faster than Arrow)
             ids = self._id_sets.get(text)
             if ids is None:
                 ids = self._id_sets[text] = np.unique(np.fromiter(

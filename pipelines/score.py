@@ -418,6 +418,12 @@ class Scorer:
 
     def score(self, requests: list[dict]) -> list[dict]:
         """Per request: candidates ordered by score (highest first) with their scores."""
+        # A batch makes ~10^5 short-lived containers (records, pydantic models, rankings), no cycles;
+        # the collections they trigger walk the whole heap, TensorFlow's included (no_gc).
+        with no_gc():
+            return self._score(requests)
+
+    def _score(self, requests: list[dict]) -> list[dict]:
         keys = RequestKeys()
         corpus = self._with_run_kb(self._corpus(requests, keys))
         table = self.features.transform(corpus, keys.items, keys.users)
