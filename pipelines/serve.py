@@ -1,6 +1,7 @@
 """A ranking service for live conversations (FastAPI + uvicorn).
 
     python -m pipelines.serve --run RUN_DIR --model MODEL [--feature-set SET] [--host 127.0.0.1] [--port 8000]
+                              [--tf-threads 1]
 
 * ``POST /rank`` ``{"requests": [request, ...]}`` (the request format of ``pipelines.score``) ->
   ``{"results": [{"request_id": ..., "ranking": [{"item_id": ..., "score": ...}, ...]}, ...]}`` in order;
@@ -283,8 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="larger bodies get 413")
+    ap.add_argument("--tf-threads", type=int, default=1, metavar="N",
+                    help="TensorFlow's threads per operation (default 1; 0: one per core). One leaves the other "
+                         "cores to the request's pandas work while a new utterance is encoded in the background")
     args = ap.parse_args(argv)
+    if args.tf_threads < 0:
+        ap.error("--tf-threads must be >= 0")
+    import tensorflow as tf
     import uvicorn
+
+    # Before TensorFlow runs its first operation. On 2 cores, 1 thread: first turn p50 71 vs 85 ms, 8 clients
+    # 40.5 vs 35.6 requests/s (benchmarks/bench_serve.py, TensorFlow encoder runtime).
+    tf.config.threading.set_intra_op_parallelism_threads(args.tf_threads)
 
     from pipelines.rundir import RunDir
 
