@@ -37,6 +37,7 @@ from typing import Sequence
 
 import numpy as np
 
+from features.blas import one_blas_thread
 from features.text import normalise_text
 
 LABELS = ("positive", "negative", "question", "none")
@@ -270,7 +271,9 @@ class ReactionDetector:
         if not len(texts):
             return []
         P, lab = self._prototypes()
-        S = np.asarray(self.embed(list(texts)), np.float32) @ P.T  # (n, n_protos)
+        E = np.asarray(self.embed(list(texts)), np.float32)
+        with one_blas_thread():
+            S = E @ P.T  # (n, n_protos)
         score = np.full((len(texts), len(LABELS)), -1.0)
         for j in range(len(LABELS)):
             s = np.sort(S[:, lab == j], axis=1)[:, ::-1][:, : self.k]

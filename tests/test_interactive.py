@@ -108,13 +108,13 @@ def test_row_pairs_are_the_inner_join_on_the_sample():
     tell a pair's other item from the candidate by id, also when no row has the other item."""
     import pandas as pd
 
-    from features.extractors.interactive import RowPairs
+    from features.extractors.interactive import RowCodes, RowPairs
 
     rows = pd.DataFrame({"sample_id": pd.Series(["s1", "s1", "s2", "s3", "s2"], dtype="str"),
                          "item_id": pd.Series(["a", "b", "a", "c", "d"], dtype="str")})
     table = pd.DataFrame({"sample_id": pd.Series(["s2", "s1", "s9", "s1", "s2"], dtype="str"),
                           "item_id": pd.Series(["a", "z", "a", "a", "b"], dtype="str")})
-    p = RowPairs.of(rows, table["sample_id"], table["item_id"])
+    p = RowPairs.of(RowCodes.of(rows), table["sample_id"], table["item_id"])
     want = (rows.reset_index().rename(columns={"index": "pos"})
             .merge(table.reset_index().rename(columns={"index": "at", "item_id": "other"}), on="sample_id"))
     assert list(zip(p.pos, p.at)) == list(zip(want["pos"], want["at"]))

