@@ -104,26 +104,9 @@ class _Parsed:
         return Problem(self.file, self.line, self.rid, fld, reason)
 
 
-class _Known:
-    """An item record equal to one of ``KnownItems``: admitted under its id without a schema check,
-    its rows taken from the known tables (``row``: its row there)."""
-
-    __slots__ = ("item_id", "row")
-
-    def __init__(self, item_id: str, row: int):
-        self.item_id, self.row = item_id, row
-
-
 def _parse(name: str, t: RawTable) -> list[_Parsed]:
     """Schema-check every record of a table with its pydantic record model (one TypeAdapter call
-    over the whole list; a second over the valid ones when some fail). A ``_Known`` record is its
-    own model (it was checked before)."""
-    known = [i for i, (_, r) in enumerate(t.records) if isinstance(r, _Known)]
-    if known:
-        fresh = [p for p in t.records if not isinstance(p[1], _Known)]
-        parsed = iter(_parse(name, RawTable(t.file, fresh, t.problems, t.fmt)))
-        return [_Parsed(t.file, line, r, r.item_id, r, []) if isinstance(r, _Known) else next(parsed)
-                for line, r in t.records]
+    over the whole list; a second over the valid ones when some fail)."""
     recs = [r for _, r in t.records]
     adapter = ADAPTERS[name]
     errors: dict[int, list[dict]] = {}
@@ -180,7 +163,7 @@ def _admit(name: str, parsed: list[_Parsed], idx: _Index | None, findings: _Find
                     dep = p.problem(fld, found[1])
             if check is not None:
                 probs.extend(check(p))
-        key = p.record.get(id_field) if isinstance(p.record, dict) else getattr(p.record, "item_id", None)
+        key = p.record.get(id_field) if isinstance(p.record, dict) else None
         key = key if _is_id(key) else None
         if p.model is not None:
             if idx is not None and not probs and key in idx.ok:
@@ -229,21 +212,20 @@ def _users_table(kept: list[_Parsed]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _items_tables(kept: list[_Parsed], known: KnownItems | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``items`` and ``item_attrs`` tables of the admitted item records, in their order; the rows
-    of ``_Known`` records come from ``known``."""
-    is_known = np.fromiter((isinstance(p.record, _Known) for p in kept), bool, len(kept))
-    if not is_known.any():
-        return _validated_items_tables([p.model for p in kept])
-    rows = np.fromiter((p.record.row for p in kept if isinstance(p.record, _Known)), np.int64)
-    k_items, k_attrs, k_len = known.take(rows)
-    if is_known.all():
+def _items_tables(kept: list[_Parsed], known: _KnownRecords | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``items`` and ``item_attrs`` tables of the admitted item records and of the ``known`` ones
+    (rows taken from their ``KnownItems``), in record (line) order."""
+    ms = [p.model for p in kept]
+    if known is None or not len(known.rows):
+        return _validated_items_tables(ms)
+    k_items, k_attrs, k_len = known.items.take(known.rows)
+    if not ms:
         return k_items, k_attrs
-    ms = [p.model for p in kept if not isinstance(p.record, _Known)]
     f_items, f_attrs = _validated_items_tables(ms)
     f_len = np.fromiter((len(m.attributes) for m in ms), np.int64, len(ms))
     # Known rows first, then the validated ones; each item's rows are put back in record order.
-    src = np.where(is_known, np.cumsum(is_known) - 1, len(rows) + np.cumsum(~is_known) - 1)
+    src = np.argsort(np.concatenate([known.lines, np.fromiter((p.line for p in kept), np.int64, len(kept))]),
+                     kind="stable")
     n_attrs = np.concatenate([k_len, f_len])[src]
     start = np.concatenate([np.cumsum(k_len) - k_len, len(k_attrs) + np.cumsum(f_len) - f_len])[src]
     attr_rows = np.repeat(start - (np.cumsum(n_attrs) - n_attrs), n_attrs) + np.arange(n_attrs.sum())
@@ -401,6 +383,32 @@ class KnownItems:
         return (self.items.take(rows).reset_index(drop=True), self.item_attrs.take(attr_rows).reset_index(drop=True), n)
 
 
+@dataclass
+class _KnownRecords:
+    """The item records of a table equal to known ones (their ``lines``, ``ids`` and ``rows`` in
+    ``items``), and the table of the ``rest`` (validated as usual)."""
+
+    items: KnownItems
+    lines: np.ndarray
+    ids: list[str]
+    rows: np.ndarray
+    rest: RawTable
+
+    @classmethod
+    def split(cls, t: RawTable, known: KnownItems) -> "_KnownRecords | None":
+        """None when some item id appears twice: then every record is validated (the duplicate is
+        reported as usual)."""
+        ids = [r.get("item_id") for _, r in t.records if isinstance(r, dict)]
+        ids = [i for i in ids if isinstance(i, str)]
+        if len(set(ids)) != len(ids):
+            return None
+        rows = [known.row(r) for _, r in t.records]
+        at = [k for k, row in enumerate(rows) if row is not None]
+        return cls(known, np.fromiter((t.records[k][0] for k in at), np.int64, len(at)),
+                   [t.records[k][1]["item_id"] for k in at], np.fromiter((rows[k] for k in at), np.int64, len(at)),
+                   RawTable(t.file, [p for p, row in zip(t.records, rows) if row is None], t.problems, t.fmt))
+
+
 def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
                  report_path: str | Path | None,
                  split_ratios: tuple[float, float, float] = SPLIT_RATIOS,
@@ -410,10 +418,9 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
     ``known_items``: item records equal to one of these are not checked again (``KnownItems``)."""
     if policy not in ("strict", "skip"):
         raise ValueError(f"policy must be 'strict' or 'skip', not {policy!r}")
-    if known_items is not None and len(known_items):
-        t = raw["items"]
-        recs = [(line, r if (k := known_items.row(r)) is None else _Known(r["item_id"], k)) for line, r in t.records]
-        raw = {**raw, "items": RawTable(t.file, recs, t.problems, t.fmt)}
+    known = _KnownRecords.split(raw["items"], known_items) if known_items is not None and len(known_items) else None
+    if known is not None:
+        raw = {**raw, "items": known.rest}
     findings = _Findings()
     for name in SOURCE_TABLES:  # read/parse problems first, in table order
         for p in raw[name].problems:
@@ -451,6 +458,8 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
 
     kept_users = _admit("users", parsed["users"], users, findings)
     kept_items = _admit("items", parsed["items"], items, findings)
+    if known is not None:  # admitted as they are (their ids are all distinct from the others)
+        items.ok.update(zip(known.ids, known.lines.tolist()))
     kept_sessions = _admit("sessions", parsed["sessions"], sessions, findings, session_refs)
     kept_behaviors = _admit("behaviors", parsed["behaviors"], None, findings, behavior_refs)
     roles = {p.model.session_id: (p.model.user_id, [t.role for t in p.model.turns]) for p in kept_sessions}
@@ -496,7 +505,7 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
     if findings.problems and policy == "strict":
         raise CorpusError(findings.problems, source=source)
     tables = {"users": _users_table(kept_users)}
-    tables["items"], tables["item_attrs"] = _items_tables(kept_items, known_items)
+    tables["items"], tables["item_attrs"] = _items_tables(kept_items, known)
     tables["sessions"], tables["turns"], tables["turn_items"], tables["pref_words"] = _sessions_tables(kept_sessions)
     tables["behaviors"] = _behaviors_table(kept_behaviors)
     session_user = {k: v[0] for k, v in roles.items()}
