@@ -59,13 +59,9 @@ def _group_mean(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) 
     """Mean of rows ``M[cols]`` grouped by ``keys`` (0..n_keys-1): (n_keys x d, counts)."""
     if len(keys) == 0:
         return np.zeros((n_keys, M.shape[1]), np.float32), np.zeros(n_keys, np.int64)
-    cnt = np.bincount(keys, minlength=n_keys)
-    if cnt.max() == 1:  # one row per key (a title per item): the mean is the row, no sparse product
-        out = np.zeros((n_keys, M.shape[1]), np.result_type(np.float32, cnt.dtype))
-        out[keys] = M[cols]
-        return out, cnt
     S = sp.csr_matrix((np.ones(len(keys), np.float32), (keys, cols)), shape=(n_keys, M.shape[0]))
     sums = np.asarray(S @ M, dtype=np.float32)
+    cnt = np.bincount(keys, minlength=n_keys)
     return sums / np.maximum(cnt, 1)[:, None], cnt
 
 
@@ -112,8 +108,8 @@ def _row_dot(si: np.ndarray, S: np.ndarray, ii: np.ndarray, I: np.ndarray) -> np
     # In chunks: gathering every row's two vectors at once (two ~30 MB temporaries in batch scoring)
     # took 3-4x as long as the same products chunk by chunk (identical values).
     for c in range(0, len(at), _DOT_CHUNK):
-        r = at[c : c + _DOT_CHUNK]
-        out[r] = np.einsum("ij,ij->i", S[si[r]], I[ii[r]])
+        r = at[c : c + _DOT_CHUNK]  # (float32 rows widened here, chunk by chunk: exact)
+        out[r] = np.einsum("ij,ij->i", S[si[r]].astype(np.float64, copy=False), I[ii[r]].astype(np.float64, copy=False))
     return out
 
 
@@ -375,7 +371,7 @@ class BertCosineParams(KindParams):
 def _title_vectors(titles: pd.Series, embed, title: str) -> np.ndarray:
     """Unit vectors of ``titles`` (rows: titles in order; zero where a title has no text)."""
     if title == "whole":
-        return embed(list(titles))
+        return embed(titles.tolist())
     segs = titles.reset_index(drop=True).str.split().explode().dropna()  # index: the title's position
     uniq = pd.Index(pd.unique(segs))
     M = embed(list(uniq))
@@ -428,15 +424,19 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     titles = titles[titles["title"].str.strip() != ""]
 
     texts = pd.Index(pd.unique(utt["text"]))
-    M = embed(list(texts))
+    M = embed(texts.tolist())
     row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
     s_index, i_index = pd.Index(samples), pd.Index(items)
     row_item = i_index.get_indexer(rows["item_id"])
     U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, np.linalg.norm(M, axis=1) > 0, texts, s_index)
     TM = _title_vectors(titles["title"], embed, params.title)
-    T, t_cnt = _group_mean(i_index.get_indexer(titles["item_id"]), np.arange(len(titles)), TM, len(i_index))
-    t_cnt = t_cnt * (T != 0).any(axis=1)  # (norm > 0)
+    # One title per item: a row's title vector is read where it is (no per-item copy of the vectors)
+    title_of = np.full(len(i_index) + 1, -1, np.int64)  # (the extra last entry: a row without an item)
+    title_item = i_index.get_indexer(titles["item_id"])
+    title_of[title_item] = np.arange(len(titles))
+    t_cnt = np.zeros(len(i_index), np.int64)
+    t_cnt[title_item] = (TM != 0).any(axis=1)  # (norm > 0)
     return pd.DataFrame(
-        {"": _row_dot(row_sample, U, row_item, T), "has_pref": _row_has(row_sample, u_cnt, row_item, t_cnt)},
+        {"": _row_dot(row_sample, U, title_of[row_item], TM), "has_pref": _row_has(row_sample, u_cnt, row_item, t_cnt)},
         index=rows.index,
     )
