@@ -15,6 +15,15 @@ def isin(column: pd.Series, values) -> np.ndarray:
     return positions(wanted, column) >= 0
 
 
+def lookup(ids: pd.Series, values: pd.Series, wanted: pd.Series) -> pd.Series:
+    """``wanted.map(values.set_axis(ids))`` (ids unique): the value at each wanted id, NaN where the id
+    is not among ``ids``; by position (one hash lookup per distinct wanted id), index of ``wanted``."""
+    at = positions(pd.Index(ids), wanted)
+    found = pd.Series(values.to_numpy()[np.maximum(at, 0)] if len(values) else np.full(len(at), np.nan),
+                      index=wanted.index)
+    return found.where(at >= 0) if (at < 0).any() else found
+
+
 def positions(index: pd.Index, column) -> np.ndarray:
     """``index.get_indexer(column)`` (``index`` unique), each distinct value of ``column`` looked up
     once: a table column repeats its ids (77k attribute rows of 6.6k items in batch scoring: 1.9 ms

@@ -21,3 +21,15 @@ def test_join_positions_and_positions_match_pandas():
         assert isin(left, right.dropna()).tolist() == left.isin(right.dropna()).tolist()
     ints = join_positions(np.array([3, 1, 3]), np.array([1, 3, 3, 7]))
     assert [x.tolist() for x in ints] == [[0, 0, 1, 2, 2], [1, 2, 0, 1, 2]]
+
+
+def test_lookup_is_a_map_of_the_keyed_values():
+    from features.frames import lookup
+
+    ids = pd.Series(["u1", "u2", "u3"], dtype="str")
+    wanted = pd.Series(["u3", "x", "u1", "u3"], dtype="str", index=[5, 6, 7, 8])
+    for values in (pd.Series([1.5, np.nan, 3.0]), pd.Series(["a", None, 7], dtype=object)):
+        got, want = lookup(ids, values, wanted), wanted.map(values.set_axis(ids))
+        pd.testing.assert_series_equal(got, want, check_names=False, check_dtype=values.dtype != object)
+    assert lookup(ids, pd.Series([1.0, 2.0, 3.0]), pd.Series(["u2"], dtype="str")).tolist() == [2.0]
+    assert lookup(ids.iloc[:0], pd.Series([], dtype=float), wanted).isna().all()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from features.frames import lookup
 from features.registry import KindParams, OutputColumn, register
 
 # The 14 profile fields kept for ranking (E-ConvRec keeps 14 of 20). Left out: province (too
@@ -144,10 +145,10 @@ class PriceParams(KindParams):
 )
 def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
     """Candidate price, and its ratio to the user's monthly spend (log of the ratio)."""
-    price = rows["item_id"].map(ctx.corpus.items.set_index("item_id")["price"]).astype(float)
-    users = ctx.corpus.users
+    items, users = ctx.corpus.items, ctx.corpus.users
+    price = lookup(items["item_id"], items["price"], rows["item_id"]).astype(float)
     if p.budget_field in users.columns:
-        budget = pd.to_numeric(rows["user_id"].map(users.set_index("user_id")[p.budget_field]), errors="coerce")
+        budget = pd.to_numeric(lookup(users["user_id"], users[p.budget_field], rows["user_id"]), errors="coerce")
     else:
         budget = pd.Series(np.nan, index=rows.index)
     ratio = np.log((price + 1.0) / (budget.clip(lower=0) + 1.0))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.frames import positions
+from features.frames import lookup
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_series
 
@@ -76,8 +76,7 @@ def price_constraint(rows: pd.DataFrame, ctx, p: ConstraintParams, state: dict) 
     """CF: the candidate's price against price bounds stated in the dialogue (以内/低于, 便宜一点, 别太贵)."""
     per = ctx.memo("cf.price_constraint", lambda: _per_sample(ctx))
     items = ctx.corpus.items
-    at = positions(pd.Index(items["item_id"]), rows["item_id"])
-    price = np.where(at >= 0, items["price"].to_numpy(float)[at], np.nan)
+    price = lookup(items["item_id"], items["price"], rows["item_id"]).to_numpy(float)
     # per-sample values looked up once per sample, then spread over its rows by integer code
     sample_of, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
     per = per.reindex(samples)
