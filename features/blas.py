@@ -8,14 +8,29 @@ element is computed the same way on one thread, so the values do not change.
 """
 from __future__ import annotations
 
-_CONTROLLER = None
+import threading
+from contextlib import contextmanager
+
+_LOCK = threading.Lock()
+_STATE: dict = {"controller": None, "depth": 0, "limiter": None}
 
 
+@contextmanager
 def one_blas_thread():
-    """Context manager: BLAS calls inside it use one thread (threadpoolctl; cheap to enter)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+    """BLAS calls inside use one thread (threadpoolctl; cheap to enter). The limit is the process's:
+    the first of overlapping uses (other threads) sets it, the last one out restores the original."""
+    with _LOCK:
+        if _STATE["controller"] is None:
+            from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+            _STATE["controller"] = ThreadpoolController()
+        if _STATE["depth"] == 0:
+            _STATE["limiter"] = _STATE["controller"].limit(limits=1, user_api="blas")
+        _STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _STATE["depth"] -= 1
+            if _STATE["depth"] == 0:
+                _STATE["limiter"].restore_original_limits()
