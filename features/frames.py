@@ -11,7 +11,7 @@ def isin(column: pd.Series, values) -> np.ndarray:
     pandas' ``isin`` on Arrow-backed strings builds one pyarrow scalar per wanted value: 46 ms for
     50k rows against 9k item ids, where this takes 8 ms (measured, pandas 3.1; batch scoring filters
     the request corpus's attribute and title tables by its candidates this way)."""
-    wanted = pd.Index(pd.unique(np.asarray(values, dtype=object)))
+    wanted = pd.Index(pd.unique(_values(values)))
     return positions(wanted, column) >= 0
 
 

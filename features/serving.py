@@ -165,7 +165,7 @@ def _keys(ids: pd.Series, key_of: Mapping[str, str]) -> np.ndarray:
     """The key of each id (``key_of``, else the id itself), looked up once per distinct id."""
     codes, uniq = pd.factorize(ids.astype(str), use_na_sentinel=False)
     keys = np.empty(len(uniq), dtype=object)
-    keys[:] = [key_of.get(i, i) for i in uniq]
+    keys[:] = [key_of.get(i, i) for i in uniq.tolist()]  # (a list iterates ~4x faster than Arrow)
     return keys[codes]
 
 
