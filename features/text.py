@@ -30,7 +30,7 @@ def normalise_series(texts: pd.Series, strip: bool = True) -> pd.Series:
     """``normalise_text`` (and ``str.strip``) of each text of a Series, each distinct text once:
     attribute values, categories and preference words repeat across rows. Missing stays missing."""
     codes, uniq = pd.factorize(texts.astype(str))
-    norm = [normalise_text(u).strip() if strip else normalise_text(u) for u in uniq]
+    norm = [normalise_text(u).strip() if strip else normalise_text(u) for u in uniq.tolist()]
     table = np.array(norm + [None], dtype=object)  # code -1 (a missing text) takes the last entry: missing
     return pd.Series(table[codes], index=texts.index, dtype="str")
 
