@@ -227,6 +227,7 @@ class E5Model:
             tuple(map(const, (ly.qkv_w, ly.qkv_b, ly.ao_w, ly.ao_b, *ly.aln, ly.fi_w, ly.fi_b, ly.fo_w, ly.fo_b, *ly.oln)))
             for ly in self.layers
         ]
+        self.layers = []  # the graph holds its own copies (85 MB of float32 weights)
 
         def layernorm(x, w, b):
             mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
