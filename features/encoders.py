@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Annotated, Iterable, Literal, Protocol, Sequence, Union
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.io import atomic_dir
@@ -234,6 +235,7 @@ class EmbeddingCache:
         self._hashes: list[np.ndarray] = []
         self._vectors: list[np.ndarray] = []
         self._index: dict[bytes, int] = {}
+        self._row_of_text: dict[str, int] = {}  # texts looked up before -> their row of the matrix
         self._matrix: np.ndarray | None = None
         self.n_encoded = 0  # texts this instance handed to the encoder
         # Texts embedded with persist=False (a service's requests) are kept in memory only, the most
@@ -313,21 +315,29 @@ class EmbeddingCache:
         texts = ["" if t is None else str(t) for t in texts]
         if not texts:
             return np.zeros((0, self.encoder.dim), np.float32)
-        uniq, inv = np.unique(np.array(texts, dtype=object).astype(str), return_inverse=True)
-        H = text_hashes(uniq)
-        rows = self._lookup(H)
-        if (rows < 0).any() and persist:
+        inv, uniq = pd.factorize(np.array(texts, dtype=object))
+        uniq = uniq.tolist()
+        # rows of texts already looked up (a scorer asks for the same ~5k titles on every call)
+        known = self._row_of_text
+        rows = np.fromiter((known.get(t, -1) for t in uniq), np.int64, len(uniq))
+        todo = np.flatnonzero(rows < 0)
+        H = text_hashes([uniq[k] for k in todo])
+        found = self._lookup(H)
+        if (found < 0).any() and persist:
             self.refresh()  # another process (a Dask worker) may have encoded them meanwhile
-            rows = self._lookup(H)
-        miss = np.flatnonzero(rows < 0)
+            found = self._lookup(H)
+        miss = np.flatnonzero(found < 0)
         if len(miss) and persist:
-            self._encode_missing([str(uniq[k]) for k in miss], H[miss])
-            rows = self._lookup(H)
+            self._encode_missing([uniq[todo[k]] for k in miss], H[miss])
+            found = self._lookup(H)
             miss = miss[:0]
+        rows[todo] = found
+        for k in todo[found >= 0].tolist():
+            known[uniq[k]] = int(rows[k])
         out = self.matrix[np.maximum(rows, 0)] if len(self.matrix) else np.zeros((len(uniq), self.encoder.dim), np.float32)
         if len(miss):
-            out[miss] = self._recent_vectors([str(uniq[k]) for k in miss], H[miss])
-        return out[inv.reshape(-1)]
+            out[todo[miss]] = self._recent_vectors([uniq[todo[k]] for k in miss], H[miss])
+        return out[inv]
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         with self._encoder_lock:

@@ -257,3 +257,17 @@ def test_a_forked_child_does_not_wait_for_the_parents_prefetch(tmp_path):
     assert child.exitcode == 0
     np.testing.assert_allclose(queue.get(timeout=5), HashEncoder().encode(["slow"]), rtol=1e-6)
     np.testing.assert_array_equal(cache.embed(["slow"], persist=False), HashEncoder().encode(["slow"]))  # the parent's
+
+
+def test_cached_rows_come_back_in_the_asked_order(tmp_path):
+    """Texts looked up before come from the text -> row memo; each text still gets its own vector,
+    in the order asked, duplicates included, mixed with new and unsaved ones."""
+    enc = CountingEncoder(HashEncoder())
+    cache = EmbeddingCache(tmp_path, enc, show_progress=False)
+    cache.embed(["ab", "cd"])
+    asked = ["cd", "xyz", "ab", "cd", ""]
+    X = cache.embed(asked)
+    np.testing.assert_array_equal(X, HashEncoder().encode(asked))
+    Y = cache.embed(["ab", "only in memory"], persist=False)
+    np.testing.assert_array_equal(Y, HashEncoder().encode(["ab", "only in memory"]))
+    assert sorted(enc.seen) == sorted(["ab", "cd", "", "xyz", "only in memory"])  # each text encoded once
