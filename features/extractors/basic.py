@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from features.frames import lookup
+from features.extractors.interactive import row_codes
 from features.registry import KindParams, OutputColumn, register
 
 # The 14 profile fields kept for ranking (E-ConvRec keeps 14 of 20). Left out: province (too
@@ -138,6 +138,26 @@ class PriceParams(KindParams):
     budget_field: str = "avg_pay_monthly"
 
 
+def row_prices(rows: pd.DataFrame, ctx) -> np.ndarray:
+    """Price of each row's candidate (NaN for an item without a record): each distinct candidate
+    looked up once, memoised for the latest ``rows`` object of the context (``price`` and
+    ``price_constraint`` of a call share it)."""
+    slot = ctx.memo("bf.row_prices", dict)
+    if slot.get("rows") is not rows:
+        codes = row_codes(rows, ctx)
+        items = ctx.corpus.items
+        slot.update(rows=rows, prices=_gather(items["price"].to_numpy(float),
+                                              pd.Index(items["item_id"]).get_indexer(codes.items))[codes.item])
+    return slot["prices"]
+
+
+def _gather(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]`` as floats, NaN where ``at`` is -1 (not found)."""
+    out = values[np.maximum(at, 0)].astype(float) if len(values) else np.full(len(at), np.nan)
+    out[at < 0] = np.nan
+    return out
+
+
 @register(
     "price",
     params=PriceParams,
@@ -145,14 +165,17 @@ class PriceParams(KindParams):
 )
 def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
     """Candidate price, and its ratio to the user's monthly spend (log of the ratio)."""
-    items, users = ctx.corpus.items, ctx.corpus.users
-    price = lookup(items["item_id"], items["price"], rows["item_id"]).astype(float)
+    users = ctx.corpus.users
+    price = row_prices(rows, ctx)
     if p.budget_field in users.columns:
-        budget = pd.to_numeric(lookup(users["user_id"], users[p.budget_field], rows["user_id"]), errors="coerce")
+        # per distinct user (a request has one), numbers as pd.to_numeric reads them
+        user, user_ids = pd.factorize(rows["user_id"], use_na_sentinel=False)
+        budget = pd.to_numeric(users[p.budget_field], errors="coerce").to_numpy(float)
+        budget = _gather(budget, pd.Index(users["user_id"]).get_indexer(user_ids))[user]
     else:
-        budget = pd.Series(np.nan, index=rows.index)
-    ratio = np.log((price + 1.0) / (budget.clip(lower=0) + 1.0))
-    return pd.DataFrame({"": price.to_numpy(), "to_budget": ratio.to_numpy()}, index=rows.index)
+        budget = np.full(len(rows), np.nan)
+    ratio = np.log((price + 1.0) / (np.maximum(budget, 0) + 1.0))
+    return pd.DataFrame({"": price, "to_budget": ratio}, index=rows.index)
 
 
 # -- behaviour statistics ----------------------------------------------------------------------------------

@@ -15,56 +15,109 @@ tables (turns before the recommendation turn only).
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from features.frames import lookup
+from features.extractors.basic import row_prices
+from features.extractors.interactive import row_codes
+from features.frames import positions
 from features.registry import KindParams, OutputColumn, register
-from features.text import normalise_series
+from features.text import normalise_text
 
 # An upper bound on price: "低于3000", "不超过3000", "3000以内", "3000元以内" (not "200g以内").
-_UPPER = (r"(?:低于|不超过|小于|不高于|不要超过)\s*(?P<a>\d+(?:\.\d+)?)\s*(?:元|块)?(?![a-z0-9])"
-          r"|(?P<b>\d+(?:\.\d+)?)\s*(?:元|块)?\s*(?:以内|以下|之内)")
-_CHEAPER = r"便宜|实惠|划算"
-_TOO_EXPENSIVE = r"太贵|贵了|别.*贵"
+_UPPER = re.compile(r"(?:低于|不超过|小于|不高于|不要超过)\s*(?P<a>\d+(?:\.\d+)?)\s*(?:元|块)?(?![a-z0-9])"
+                    r"|(?P<b>\d+(?:\.\d+)?)\s*(?:元|块)?\s*(?:以内|以下|之内)")
+_CHEAPER = re.compile(r"便宜|实惠|划算")
+_TOO_EXPENSIVE = re.compile(r"太贵|贵了|别.*贵")
 
 
 class ConstraintParams(KindParams):
     transform: str = "none"  # log ratios and flags, already on a small scale
 
 
-def _per_sample(ctx) -> pd.DataFrame:
-    """sample_id -> bound, wants_cheaper, rejects_expensive, ref_price."""
+@dataclass(frozen=True)
+class _PerSample:
+    """Per sample of ``ctx.corpus.samples`` (its order) plus a last entry for a sample it lacks
+    (position -1): ``bound`` (tightest stated upper bound, NaN = none), ``cheaper`` / ``expensive``
+    (a 便宜一点 / 别太贵 was said), ``ref_price`` (mean price of the items of the last linking turn)."""
+
+    ids: pd.Index
+    bound: np.ndarray
+    cheaper: np.ndarray
+    expensive: np.ndarray
+    ref_price: np.ndarray
+
+
+def _text_matches(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per text: ``code`` of its distinct normalised text (-1 = missing), and per distinct text the
+    upper bound it states (NaN = none), whether it asks for cheaper, whether it says too expensive.
+    Each distinct text is read once (a sample's context repeats its earlier turns' words)."""
+    code, uniq = pd.factorize(texts.astype(str))
+    norm = [normalise_text(t) for t in uniq.tolist()]
+    ub = [_UPPER.search(t) for t in norm]
+    # numbers as pd.to_numeric reads the extracted strings
+    bound = pd.to_numeric(pd.Series([None if m is None else m["a"] or m["b"] for m in ub], dtype="str"),
+                          errors="coerce").to_numpy(float)
+    cheaper = np.fromiter((_CHEAPER.search(t) is not None for t in norm), bool, len(norm))
+    expensive = np.fromiter((_TOO_EXPENSIVE.search(t) is not None for t in norm), bool, len(norm))
+    return code, bound, cheaper, expensive
+
+
+def _per_sample(ctx) -> _PerSample:
+    samples = ctx.corpus.samples
+    ids = pd.Index(samples["sample_id"])
+    n = len(ids) + 1  # the last entry: a sample not in the corpus
     pref = ctx.preferences
-    text = normalise_series(pref["text"], strip=False)
-    comp = pref["type"] == "comparative"
-    ub = text.str.extract(_UPPER)
-    bound = pd.to_numeric(ub["a"].fillna(ub["b"]), errors="coerce").where(comp)
-    g = pd.DataFrame({
-        "sample_id": pref["sample_id"],
-        "bound": bound,
-        "cheaper": (comp & text.str.contains(_CHEAPER, regex=True)).astype(float),
-        "expensive": ((pref["type"] == "negative") & text.str.contains(_TOO_EXPENSIVE, regex=True)).astype(float),
-    }).groupby("sample_id")
-    # (one reduction per column: half the cost of a named .agg on a request's few rows)
-    out = pd.DataFrame({"bound": g["bound"].min(), "cheaper": g["cheaper"].max(), "expensive": g["expensive"].max()})
+    at = positions(ids, pref["sample_id"])
+    code, text_bound, text_cheaper, text_expensive = _text_matches(pref["text"])
+    said = (at >= 0) & (code >= 0)
+    at, code = at[said], code[said]
+    kind = pref["type"].to_numpy(object)[said]
+    comp, neg = kind == "comparative", kind == "negative"
+    stated = comp & ~np.isnan(text_bound[code])
+    bound = np.full(n, np.inf)
+    np.minimum.at(bound, at[stated], text_bound[code[stated]])
+    bound[bound == np.inf] = np.nan  # (an infinite bound reads as none either way: log(price / inf) is not finite)
+    cheaper, expensive = np.zeros(n, bool), np.zeros(n, bool)
+    cheaper[at[comp & text_cheaper[code]]] = True
+    expensive[at[neg & text_expensive[code]]] = True
     # Price of the item(s) linked in the last linking turn before the recommendation turn.
     ti, si = ctx.before_sample(ctx.corpus.turn_items)
     turn_idx = ctx.corpus.turn_items["turn_idx"].to_numpy(np.int64)[ti]
-    last = np.full(len(ctx.corpus.samples), -1, np.int64)
+    last = np.full(n, -1, np.int64)
     np.maximum.at(last, si, turn_idx)
     in_last = turn_idx == last[si]
     ti, si = ti[in_last], si[in_last]
     items = ctx.corpus.items
-    at = pd.Index(items["item_id"]).get_indexer(ctx.corpus.turn_items["item_id"].to_numpy()[ti])
-    price = np.where(at >= 0, items["price"].to_numpy(float)[at], np.nan)
+    item_at = positions(pd.Index(items["item_id"]), ctx.corpus.turn_items["item_id"].to_numpy()[ti])
+    price = np.where(item_at >= 0, items["price"].to_numpy(float)[item_at], np.nan)
     known = ~np.isnan(price)
-    n = np.bincount(si[known], minlength=len(last))
-    total = np.bincount(si[known], weights=price[known], minlength=len(last))
-    linked = np.unique(si)  # samples with a linking turn (their mean is NaN when no price is known)
-    ref = pd.Series(np.divide(total[linked], n[linked], out=np.full(len(linked), np.nan), where=n[linked] > 0),
-                    index=pd.Index(ctx.corpus.samples["sample_id"].to_numpy()[linked], name="sample_id"))
-    return out.join(ref.sort_index().rename("ref_price"), how="outer")
+    count = np.bincount(si[known], minlength=n)
+    total = np.bincount(si[known], weights=price[known], minlength=n)
+    ref = np.full(n, np.nan)
+    linked = np.zeros(n, bool)
+    linked[si] = True  # samples with a linking turn (their mean is NaN when no price is known)
+    np.divide(total, count, out=ref, where=linked & (count > 0))
+    return _PerSample(ids, bound, cheaper, expensive, ref)
+
+
+def _group_median(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per element, the median of the non-NaN ``values`` of its group (NaN when none), as pandas'
+    ``groupby(...).transform("median")``: the middle value, or the mean of the two middle ones."""
+    if not len(values):
+        return np.zeros(0)
+    order = np.lexsort((values, group))  # NaN last within each group
+    g, v = group[order], values[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    valid = np.add.reduceat((~np.isnan(v)).astype(np.int64), starts)
+    mid = starts + valid // 2
+    median = np.where(valid % 2 == 1, v[mid], (v[mid - 1] + v[mid]) / 2)
+    out = np.empty(len(values))
+    out[order] = np.where(valid > 0, median, np.nan).repeat(np.diff(np.r_[starts, len(v)]))
+    return out
 
 
 @register(
@@ -75,16 +128,12 @@ def _per_sample(ctx) -> pd.DataFrame:
 def price_constraint(rows: pd.DataFrame, ctx, p: ConstraintParams, state: dict) -> pd.DataFrame:
     """CF: the candidate's price against price bounds stated in the dialogue (以内/低于, 便宜一点, 别太贵)."""
     per = ctx.memo("cf.price_constraint", lambda: _per_sample(ctx))
-    items = ctx.corpus.items
-    price = lookup(items["item_id"], items["price"], rows["item_id"]).to_numpy(float)
+    price = row_prices(rows, ctx)
     # per-sample values looked up once per sample, then spread over its rows by integer code
-    sample_of, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
-    per = per.reindex(samples)
-    bound = per["bound"].to_numpy(float)[sample_of]
-    cheaper = per["cheaper"].fillna(0).to_numpy(float)[sample_of] > 0
-    expensive = per["expensive"].fillna(0).to_numpy(float)[sample_of] > 0
-    ref = per["ref_price"].to_numpy(float)[sample_of]
-    median = pd.Series(price).groupby(sample_of).transform("median").to_numpy()
+    codes = row_codes(rows, ctx)
+    at = per.ids.get_indexer(codes.samples)[codes.sample]  # -1: the last entry (no sample)
+    bound, cheaper, expensive, ref = per.bound[at], per.cheaper[at], per.expensive[at], per.ref_price[at]
+    median = _group_median(price, codes.sample)
     with np.errstate(divide="ignore", invalid="ignore"):
         to_bound = np.log(price / bound)
         to_ref = np.log(price / ref)
