@@ -3,7 +3,9 @@
 All three look only at ``ctx.mentions`` (items linked in ``turns[:turn]``), so an item linked at
 or after the recommendation turn never counts. Pairs (candidate, mentioned item) are evaluated
 with array operations over item-level matrices built once per corpus: an attribute-value code
-matrix for ``attr_similarity`` and a sparse title-token matrix for ``title_jaccard``.
+matrix for ``attr_similarity`` and a sparse title-token matrix for ``title_jaccard``. In a serving
+call (``features.frames.ItemKeys``) their rows are kept across calls, one per item key: a call
+builds rows only for items it is the first to bring.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import join_codes, positions
+from features.frames import isin, item_keys, join_codes, positions
 from features.registry import KindParams, OutputColumn, register
 
 
@@ -114,14 +116,77 @@ class _ItemIndex:
         return self._last[1]
 
 
+class _KeyedItemIndex(_ItemIndex):
+    """An ``_ItemIndex`` whose codes are rows of item matrices kept across serving calls: one row
+    per item key (``rows``: key -> row, shared by the matrices), row 0 empty: it stands for items
+    without a KB record."""
+
+    def __init__(self, item_ids: pd.Series, rows: dict[str, int], key_of):
+        super().__init__(item_ids)
+        ids = self.ids.tolist()
+        self._rows = np.zeros(len(ids) + 1, np.int64)
+        self._rows[:-1] = np.fromiter((rows.setdefault(key_of.get(i, i), len(rows) + 1) for i in ids), np.int64, len(ids))
+        self.n_rows = len(rows) + 1
+
+    def unbuilt(self, built: np.ndarray) -> pd.Index:
+        """The ids whose rows are not ``built`` yet (``built``: a flag per row)."""
+        return self.ids[~built[self._rows[:-1]]]
+
+    def codes(self, items: pd.Series) -> np.ndarray:
+        return self._rows[super().codes(items)]
+
+
+def _keyed_index(ctx, name: str) -> tuple[_KeyedItemIndex, dict, pd.Index] | None:
+    """In a serving call: the ``_KeyedItemIndex`` of the corpus's items, the memo dict of the item
+    matrix ``name`` (kept across calls; ``built``: its rows built so far, flagged) and the ids whose
+    rows it lacks (now flagged); else None."""
+    keys = item_keys(ctx)
+    if keys is None:
+        return None
+    index = ctx.memo("if.keyed_index",
+                     lambda: _KeyedItemIndex(ctx.corpus.items["item_id"], keys.memo("if.item_rows"), keys.key_of))
+    memo = keys.memo(name)
+    built = memo.get("built", np.zeros(1, bool))
+    if len(built) < index.n_rows:
+        built = memo["built"] = np.concatenate([built, np.zeros(max(index.n_rows, 2 * len(built)) - len(built), bool)])
+    todo = index.unbuilt(built)
+    built[index.codes(pd.Series(np.asarray(todo, dtype=object)))] = True
+    return index, memo, todo
+
+
 def _item_index(ctx) -> _ItemIndex:
     """The ``_ItemIndex`` of the corpus's items, one per context (the attribute and title matrices)."""
     return ctx.memo("if.item_index", lambda: _ItemIndex(ctx.corpus.items["item_id"]))
 
 
 def _attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
-    """(items x attribute names) int32 matrix of value codes; 0 = attribute absent."""
-    return ctx.memo("if.attr_matrix", lambda: _build_attr_matrix(ctx))
+    """(items x attribute names) int32 matrix of value codes; 0 = attribute absent. Only equality
+    of codes counts (of a name's values; a code > 0 is a present attribute)."""
+    return ctx.memo("if.attr_matrix", lambda: _keyed_attr_matrix(ctx) or _build_attr_matrix(ctx))
+
+
+def _keyed_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray] | None:
+    """The attribute matrix of a serving call: rows kept across calls, one per item key; names and
+    (name, value) pairs coded first seen first across calls."""
+    keyed = _keyed_index(ctx, "if.attr_matrix")
+    if keyed is None:
+        return None
+    index, memo, todo = keyed
+    cols, codes = memo.setdefault("cols", {}), memo.setdefault("codes", {})
+    mat = memo.get("mat", np.zeros((1, 1), np.int32))
+    if len(todo):
+        attrs = ctx.corpus.item_attrs
+        attrs = attrs[isin(attrs["item_id"], todo)].drop_duplicates(["item_id", "name"])
+        names, values = attrs["name"].tolist(), attrs["value"].astype(str).tolist()
+        col = np.fromiter((cols.setdefault(n, len(cols)) for n in names), np.int64, len(names))
+        code = np.fromiter((codes.setdefault(nv, len(codes) + 1) for nv in zip(names, values)), np.int32, len(names))
+        if index.n_rows > len(mat) or len(cols) > mat.shape[1]:
+            grown = np.zeros((max(index.n_rows, 2 * len(mat)), max(len(cols), mat.shape[1])), np.int32)
+            grown[: len(mat), : mat.shape[1]] = mat
+            mat = grown
+        mat[index.codes(attrs["item_id"]), col] = code
+        memo["mat"] = mat
+    return index, mat
 
 
 def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
@@ -202,22 +267,52 @@ def attr_similarity(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -
 
 def _title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
     """Binary (items x tokens) CSR matrix of title token sets, and the set sizes."""
-    return ctx.memo("if.title_matrix", lambda: _build_title_matrix(ctx))
+    return ctx.memo("if.title_matrix", lambda: _keyed_title_matrix(ctx) or _build_title_matrix(ctx))
 
 
 def _build_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray]:
     items = ctx.corpus.items
     index = _item_index(ctx)
     sets = ctx.tokenizer.token_id_sets(items["title"])  # memoised per title: no per-call long table
-    lengths = np.fromiter(map(len, sets), np.int64, len(sets))
-    r = np.repeat(index.codes(items["item_id"]), lengths)
-    tok = np.concatenate(sets) if sets else np.zeros(0, np.int64)
-    mat = sp.csr_matrix(
-        (np.ones(len(r), np.float32), (r, tok)), shape=(len(index.ids) + 1, max(ctx.tokenizer.vocab_size, 1))
-    )
-    mat.data[:] = 1.0  # sets, not counts
-    sizes = np.asarray(mat.sum(1)).ravel()
+    mat, sizes = _title_rows(ctx, sets, index.codes(items["item_id"]), len(index.ids) + 1)
     return index, mat, sizes
+
+
+def _title_rows(ctx, sets: list[np.ndarray], rows: np.ndarray, n_rows: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The title matrix of ``n_rows`` rows with the token id ``sets`` at ``rows``, and the set sizes."""
+    lengths = np.fromiter(map(len, sets), np.int64, len(sets))
+    r = np.repeat(rows, lengths)
+    tok = np.concatenate(sets) if sets else np.zeros(0, np.int64)
+    mat = sp.csr_matrix((np.ones(len(r), np.float32), (r, tok)), shape=(n_rows, max(ctx.tokenizer.vocab_size, 1)))
+    mat.data[:] = 1.0  # sets, not counts
+    return mat, np.asarray(mat.sum(1)).ravel()
+
+
+def _keyed_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray] | None:
+    """The title matrix of a serving call: rows kept across calls, one per item key (``sets``: the
+    token id set of each built row)."""
+    keyed = _keyed_index(ctx, "if.title_matrix")
+    if keyed is None:
+        return None
+    index, memo, todo = keyed
+    sets = memo.setdefault("sets", {})
+    n_built = memo["mat"].shape[0] if "mat" in memo else 0
+    if len(todo) or index.n_rows > n_built:
+        items = ctx.corpus.items
+        items = items[isin(items["item_id"], todo)]
+        sets.update(zip(index.codes(items["item_id"]).tolist(), ctx.tokenizer.token_id_sets(items["title"])))
+        # rows from the first one to (re)build on: new rows, and rows given before but built only now
+        lo = min([n_built, *index.codes(items["item_id"]).tolist()])
+        rows = [r for r in range(lo, index.n_rows) if r in sets]
+        block, sizes = _title_rows(ctx, [sets[r] for r in rows], np.asarray(rows, np.int64) - lo, index.n_rows - lo)
+        if lo:
+            old = memo["mat"][:lo]
+            width = max(old.shape[1], block.shape[1])  # the vocabulary may have grown
+            old.resize((lo, width))
+            block.resize((block.shape[0], width))
+            block, sizes = sp.vstack([old, block], format="csr"), np.concatenate([memo["sizes"][:lo], sizes])
+        memo["mat"], memo["sizes"] = block, sizes
+    return index, memo["mat"], memo["sizes"]
 
 
 def warm_title_tokens(ctx, params, state: dict, items: pd.DataFrame) -> None:

@@ -1,0 +1,92 @@
+"""The serving path's item-level caches: a serving call (``features.frames.ItemKeys`` in its context)
+keeps the rows of the interactive features' item matrices across calls, one per item key; its
+values must be exactly those computed from the call's corpus alone."""
+import copy
+
+import numpy as np
+import pandas as pd
+
+from core.corpus import Corpus
+from features.context import FeatureContext
+from features.frames import ITEM_KEYS, ItemKeys, item_keys, keys_of
+from features.registry import get_kind
+from tests.fixtures import tiny_records
+
+LEXICON = ["华为", "曜金黑", "雅川青", "手机", "小米", "白色", "黑色"]
+
+
+def _ctx(corpus, key_of=None, memos=None):
+    ctx = FeatureContext(corpus, artifacts=None, cache=None, lexicon=LEXICON)
+    if key_of is not None:
+        ctx.memo(ITEM_KEYS, lambda: ItemKeys(key_of, memos))
+    return ctx
+
+
+def _run(ctx, kind):
+    k = get_kind(kind)
+    p = k.params()
+    return k.transform(ctx.corpus.candidate_rows(), ctx, p, k.fit(ctx, p) if k.fit else {})
+
+
+def _changed_i3() -> Corpus:
+    """The tiny corpus with item I3's title and attributes changed (a new record: a new key)."""
+    rec = copy.deepcopy(tiny_records())
+    i3 = next(i for i in rec["items"] if i["item_id"] == "I3")
+    i3["title"] = "小米 黑色 手机"
+    i3["attributes"] = {"品牌": "小米", "颜色": "黑色", "内存": "12GB"}
+    for s in rec["sessions"]:  # I3 shown early in C1, so that its similarities count
+        if s["session_id"] == "C1":
+            s["turns"][1]["items"] = ["I1", "I3"]
+    return Corpus.from_records(**rec)
+
+
+def test_keyed_matrices_give_the_values_of_the_corpus_alone():
+    one = Corpus.from_records(**tiny_records())
+    two = _changed_i3()
+    keys_one = {"I1": "ref:I1", "I2": "ref:I2", "I3": "ref:I3"}
+    keys_two = {**keys_one, "I3": "item:changed"}
+    memos: dict = {}
+    # The attribute matrix first gives I1..I3 rows; the title matrix then meets, in a corpus
+    # without the old I3, rows it has not built (the old I3's stays empty until a call brings it).
+    calls = [(one, keys_one, ["attr_similarity"]),
+             (two, keys_two, ["title_jaccard", "attr_similarity"]),
+             (one, keys_one, ["title_jaccard", "attr_similarity", "mention_flag"]),
+             (two, keys_two, ["attr_similarity", "title_jaccard"])]
+    for corpus, key_of, kinds in calls:
+        keyed = _ctx(corpus, key_of, memos)
+        plain = _ctx(corpus)
+        for kind in kinds:
+            pd.testing.assert_frame_equal(_run(keyed, kind), _run(plain, kind), check_exact=True)
+    # one row per key (row 0: items without a record), shared by both matrices
+    assert memos["if.item_rows"] == {"ref:I1": 1, "ref:I2": 2, "ref:I3": 3, "item:changed": 4}
+    assert memos["if.title_matrix"]["mat"].shape[0] == 5
+    assert memos["if.title_matrix"]["built"][:5].tolist() == [False, True, True, True, True]
+
+
+def test_keyed_attr_rows_code_equal_values_equally():
+    """Hand-checked: I1 {品牌 华为, 颜色 雅川青, 内存 12GB}, I2 {品牌 华为, 颜色 曜金黑, 内存 12GB, 系统 鸿蒙}."""
+    from features.extractors.interactive import _attr_matrix
+
+    corpus = Corpus.from_records(**tiny_records())
+    memos: dict = {}
+    index, mat = _attr_matrix(_ctx(corpus, {"I1": "a", "I2": "b", "I3": "c"}, memos))
+    r1, r2, r3 = index.codes(pd.Series(["I1", "I2", "I3"]))
+    assert (r1, r2, r3) == (1, 2, 3)
+    assert ((mat[r1] == mat[r2]) & (mat[r1] > 0)).sum() == 2  # 品牌, 内存
+    assert ((mat[r1] > 0) | (mat[r2] > 0)).sum() == 4
+    assert (mat[0] == 0).all() and index.codes(pd.Series(["unknown"])).tolist() == [0]
+    # a second call with the same keys builds nothing: the same matrix object comes back
+    again = _attr_matrix(_ctx(corpus, {"I1": "a", "I2": "b", "I3": "c"}, memos))[1]
+    assert again is mat
+
+
+def test_item_keys_and_keys_of():
+    ids = pd.Series(["I1", "I2", "I1", "I9"], dtype="str")
+    assert keys_of(ids, {"I1": "ref:I1", "I2": "item:x"}).tolist() == ["ref:I1", "item:x", "ref:I1", "I9"]
+    memos: dict = {}
+    keys = ItemKeys({"I1": "k"}, memos)
+    assert keys.memo("m") is keys.memo("m") is memos["m"]
+    corpus = Corpus.from_records(**tiny_records())
+    assert item_keys(_ctx(corpus)) is None
+    assert item_keys(_ctx(corpus, {"I1": "k"}, memos)).of(ids[:1]).tolist() == ["k"]
+    assert isinstance(keys.of(ids), np.ndarray)
