@@ -95,16 +95,25 @@ class FeatureContext:
                           "item_id": self.corpus.turn_items["item_id"].take(ti).reset_index(drop=True)})
         return m.drop_duplicates().reset_index(drop=True)
 
-    @cached_property
+    @property
     def preferences(self) -> pd.DataFrame:
         """sample_id, turn_idx, text, type: preference words of the user turns in the context.
 
         Annotated turns use the corpus annotation; the others go through the extractor
         (``features.preferences``), so a corpus without annotations still has preferences.
         """
-        from features.preferences import preferences_for_context
+        return self._preferences[0]
 
-        return preferences_for_context(self)
+    @property
+    def preference_turns(self) -> np.ndarray:
+        """Per row of :attr:`preferences`, the row of :attr:`context_turns` it was found in."""
+        return self._preferences[1]
+
+    @cached_property
+    def _preferences(self) -> tuple[pd.DataFrame, np.ndarray]:
+        from features.preferences import context_preferences
+
+        return context_preferences(self)
 
     # -- fitted resources ---------------------------------------------------------------------------
     def resource_dir(self, name: str, params: dict, build: Callable[[Path], None]) -> str:

