@@ -34,7 +34,7 @@ import pandas as pd
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.corpus import Corpus, CorpusError, KnownItems
+from core.corpus import Corpus, CorpusError, KnownItems, KnownRecords
 from core.corpus.validate import no_gc
 from core.env import shared_cache
 from core.io import atomic_file
@@ -120,6 +120,9 @@ class Reference:
         self._items: dict[str, dict | None] = {}
         self._logs: dict[str, list[dict]] = {}
         self._known_items: KnownItems | None = None
+        # The user records and behaviour logs handed out (memoised, never mutated), validated once:
+        # a request corpus keeps their models (``Corpus.from_records(known_records=...)``).
+        self.known_records = KnownRecords()
 
     @property
     def known_items(self) -> KnownItems:
@@ -137,6 +140,7 @@ class Reference:
             row = self.users.loc[user_id]
             profile = {k: _clean(v) for k, v in row.items() if k != "user_id"}
             self._users[user_id] = {"user_id": user_id, "profile": {k: v for k, v in profile.items() if v is not None}}
+            self.known_records.add("users", [self._users[user_id]])
         return self._users[user_id]
 
     def item(self, item_id: str) -> dict | None:
@@ -156,6 +160,7 @@ class Reference:
         if user_id not in self._logs:
             self._logs[user_id] = [{"user_id": user_id, "type": t, "item_id": i, "ts": int(ts)}
                                    for t, i, ts in zip(g["type"], g["item_id"], g["ts"])]
+            self.known_records.add("behaviors", self._logs[user_id])
         return self._logs[user_id]
 
 
@@ -209,6 +214,8 @@ def requests_to_records(requests: list[dict], ref: Reference, keys: RequestKeys 
     catalogue = catalogue or {}
 
     def need_item(it):
+        if type(it) is str and it in items:  # (most ids: candidates seen in another request)
+            return it
         if isinstance(it, dict):
             iid = str(it["item_id"])
             items[iid] = {**UNKNOWN_ITEM, **it, "item_id": iid}
@@ -262,12 +269,15 @@ def requests_to_records(requests: list[dict], ref: Reference, keys: RequestKeys 
             "behaviors": behaviors, "samples": samples}
 
 
-def request_corpus(records: dict, requests: list, known_items: KnownItems | None = None) -> Corpus:
+def request_corpus(records: dict, requests: list, known_items: KnownItems | None = None,
+                   known_records: KnownRecords | None = None) -> Corpus:
     """``Corpus.from_records`` of scoring records; a record the corpus contract refuses is a
     ``RequestError`` naming the request and field. ``known_items`` (``Reference.known_items``): item
-    records validated before, whose rows are reused."""
+    records validated before, whose rows are reused; ``known_records`` (``Reference.known_records``):
+    user and behaviour records validated before, whose models are reused."""
     try:
-        return Corpus.from_records(**records, source="<requests>", known_items=known_items)
+        return Corpus.from_records(**records, source="<requests>", known_items=known_items,
+                                   known_records=known_records)
     except CorpusError as e:
         p = e.problems[0]
         table = p.file.rsplit("/", 1)[-1]
@@ -348,10 +358,11 @@ class Scorer:
 
     def _corpus(self, requests: list[dict], keys: RequestKeys) -> Corpus:
         """The request corpus of ``requests`` (``keys`` filled in); the run's items keep the rows of
-        their one validation (``Reference.known_items``)."""
+        their one validation (``Reference.known_items``), its users and behaviour logs their models
+        (``Reference.known_records``)."""
         with no_gc():  # many small dicts, no cycles (see no_gc)
             records = requests_to_records(requests, self.reference, keys, self.catalogue)
-        return request_corpus(records, requests, self.reference.known_items)
+        return request_corpus(records, requests, self.reference.known_items, self.reference.known_records)
 
     def _catalogue_corpus(self, item_ids: list[str], keys: RequestKeys) -> Corpus:
         req = {"request_id": "__catalogue__", "user_id": "__catalogue__", "candidates": item_ids}

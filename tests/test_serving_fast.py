@@ -64,7 +64,8 @@ def test_keyed_matrices_give_the_values_of_the_corpus_alone():
 
 
 def test_keyed_attr_rows_code_equal_values_equally():
-    """Hand-checked: I1 {品牌 华为, 颜色 雅川青, 内存 12GB}, I2 {品牌 华为, 颜色 曜金黑, 内存 12GB, 系统 鸿蒙}."""
+    """Hand-checked: I1 {品牌 华为, 颜色 雅川青, 内存 12GB},
+    I2 {品牌 华为, 颜色 曜金黑, 内存 12GB, 系统 鸿蒙}."""
     from features.extractors.interactive import _attr_matrix
 
     corpus = Corpus.from_records(**tiny_records())
@@ -90,3 +91,43 @@ def test_item_keys_and_keys_of():
     assert item_keys(_ctx(corpus)) is None
     assert item_keys(_ctx(corpus, {"I1": "k"}, memos)).of(ids[:1]).tolist() == ["k"]
     assert isinstance(keys.of(ids), np.ndarray)
+
+
+def _tables(corpus):
+    from core.corpus import TABLE_NAMES
+
+    return {n: getattr(corpus, n) for n in TABLE_NAMES}
+
+
+def test_known_records_keep_their_models_and_change_nothing():
+    import pytest
+
+    from core.corpus import CorpusError, KnownRecords
+
+    good = {"user_id": "U9", "profile": {"age": "26-35", "avg_pay_monthly": 3000}}
+    bad = {"user_id": "U8", "profile": {"age": [1]}}
+    click = {"user_id": "U9", "type": "click", "item_id": "I1", "ts": 5}
+    stray = {"user_id": "U9", "type": "cart", "item_id": "NOPE", "ts": 6}
+    known = KnownRecords()
+    known.add("users", [good, bad])
+    known.add("behaviors", [click, stray])
+    assert known.model("users", good).profile.age == "26-35"
+    assert known.model("users", bad) is None  # invalid: not kept
+    assert known.model("users", dict(good)) is None  # equal, but not the same object
+    assert known.model("behaviors", stray).item_id == "NOPE"  # valid as a record ...
+
+    rec = tiny_records()
+    rec["users"] = rec["users"] + [good]
+    rec["behaviors"] = list(rec.get("behaviors") or []) + [click]
+    plain, fast = Corpus.from_records(**rec), Corpus.from_records(**rec, known_records=known)
+    for n, t in _tables(plain).items():
+        pd.testing.assert_frame_equal(t, _tables(fast)[n], check_exact=True)
+    # ... but its reference to an unknown item is still resolved, and the invalid user still refused
+    for extra, field in (({"behaviors": rec["behaviors"] + [stray]}, "item_id"),
+                         ({"users": rec["users"] + [bad]}, "profile.age")):
+        problems = []
+        for kw in ({}, {"known_records": known}):
+            with pytest.raises(CorpusError) as e:
+                Corpus.from_records(**{**rec, **extra}, **kw)
+            problems.append([p.to_dict() for p in e.value.problems])
+        assert problems[0] == problems[1] and problems[0][0]["field"] == field

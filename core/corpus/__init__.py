@@ -53,8 +53,9 @@ from core.corpus.load import REQUIRED_TABLES, load_corpus
 from core.corpus.records import (BEHAVIOR_TYPES, INTENTS, LIST_PROFILE_FIELDS, MAX_LISTED_PROBLEMS,
                                  NUMERIC_PROFILE_FIELDS, PREF_TYPES, PROFILE_FIELDS, ROLES, SPLIT_RATIOS, SPLITS,
                                  CorpusError, Problem)
-from core.corpus.validate import SOURCE_TABLES, KnownItems, split_for_session
+from core.corpus.validate import SOURCE_TABLES, KnownItems, KnownRecords, split_for_session
 
 __all__ = ["BEHAVIOR_TYPES", "INTENTS", "LIST_PROFILE_FIELDS", "MAX_LISTED_PROBLEMS", "NUMERIC_PROFILE_FIELDS",
            "PREF_TYPES", "PROFILE_FIELDS", "REQUIRED_TABLES", "ROLES", "SOURCE_TABLES", "SPLITS", "SPLIT_RATIOS",
-           "TABLE_NAMES", "Corpus", "CorpusError", "KnownItems", "Problem", "load_corpus", "split_for_session"]
+           "TABLE_NAMES", "Corpus", "CorpusError", "KnownItems", "KnownRecords", "Problem", "load_corpus",
+           "split_for_session"]

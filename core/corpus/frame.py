@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from core.corpus.records import is_missing
-from core.corpus.validate import SOURCE_TABLES, KnownItems, RawTable, build_tables, no_gc
+from core.corpus.validate import SOURCE_TABLES, KnownItems, KnownRecords, RawTable, build_tables, no_gc
 from core.corpus.write import save_corpus
 
 TABLE_NAMES = ("users", "items", "item_attrs", "sessions", "turns", "turn_items", "pref_words", "behaviors",
@@ -57,17 +57,19 @@ class Corpus:
         seed: int = 0,
         report_path: str | Path | None = None,
         known_items: KnownItems | None = None,
+        known_records: KnownRecords | None = None,
     ) -> "Corpus":
         """Build a corpus from records shaped like the JSON Lines format (``docs/data_format.md``),
         with exactly the validation of :func:`load_corpus`. Problems name ``<source>/<table>`` as
         file and the 1-based position of the record as line. ``known_items``: item records validated
-        before; one equal to an item record here gives its rows without a second check."""
+        before; one equal to an item record here gives its rows without a second check.
+        ``known_records``: records validated before; a record that is one of them keeps its model."""
         given = {"users": users, "items": items, "sessions": sessions, "behaviors": behaviors, "samples": samples}
         with no_gc():
             raw = {name: RawTable(f"{source}/{name}", list(enumerate([] if given[name] is None else given[name], 1)),
                                   []) for name in SOURCE_TABLES}
             tables, meta = build_tables(raw, policy=policy, seed=seed, source=source, report_path=report_path,
-                                        known_items=known_items)
+                                        known_items=known_items, known_records=known_records)
         return cls(**tables, root=None, meta=meta)
 
     # -- identity ----------------------------------------------------------------------------------

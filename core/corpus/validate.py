@@ -108,21 +108,24 @@ class _Parsed:
         return Problem(self.file, self.line, self.rid, fld, reason)
 
 
-def _parse(name: str, t: RawTable) -> list[_Parsed]:
+def _parse(name: str, t: RawTable, known: KnownRecords | None = None) -> list[_Parsed]:
     """Schema-check every record of a table with its pydantic record model (one TypeAdapter call
-    over the whole list; a second over the valid ones when some fail)."""
+    over the whole list; a second over the valid ones when some fail). A record that is one of the
+    ``known`` records keeps its model."""
     recs = [r for _, r in t.records]
     adapter = ADAPTERS[name]
+    models: list[Record | None] = [None] * len(recs) if known is None else [known.model(name, r) for r in recs]
+    todo = list(range(len(recs))) if known is None else [i for i, m in enumerate(models) if m is None]
     errors: dict[int, list[dict]] = {}
     try:
-        models: list[Record | None] = adapter.validate_python(recs)
+        validated = adapter.validate_python(recs if known is None else [recs[i] for i in todo])
     except ValidationError as e:
         for err in e.errors(include_url=False):
-            errors.setdefault(err["loc"][0], []).append(dict(err, loc=err["loc"][1:]))
-        good = [i for i in range(len(recs)) if i not in errors]
-        models = [None] * len(recs)
-        for i, m in zip(good, adapter.validate_python([recs[i] for i in good])):
-            models[i] = m
+            errors.setdefault(todo[err["loc"][0]], []).append(dict(err, loc=err["loc"][1:]))
+        todo = [i for i in todo if i not in errors]
+        validated = adapter.validate_python([recs[i] for i in todo])
+    for i, m in zip(todo, validated):
+        models[i] = m
     idf = ID_FIELD[name]
     out = []
     for i, (line, rec) in enumerate(t.records):
@@ -216,7 +219,7 @@ def _users_table(kept: list[_Parsed]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _items_tables(kept: list[_Parsed], known: _KnownRecords | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _items_tables(kept: list[_Parsed], known: _KnownItemRows | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``items`` and ``item_attrs`` tables of the admitted item records and of the ``known`` ones
     (rows taken from their ``KnownItems``), in record (line) order."""
     ms = [p.model for p in kept]
@@ -387,8 +390,28 @@ class KnownItems:
         return (self.items.take(rows).reset_index(drop=True), self.item_attrs.take(attr_rows).reset_index(drop=True), n)
 
 
+class KnownRecords:
+    """Records validated once that never change (a trained run's users and behaviour logs, as
+    ``pipelines.score.Reference`` memoises them), by table: in :func:`build_tables` a record that
+    *is* one of them (the same object) keeps its record model instead of a second schema check;
+    references between records are resolved as usual. Invalid records are not kept (a record
+    equal to one is checked, and reported, as usual)."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, dict[int, tuple[Any, Record]]] = {name: {} for name in SOURCE_TABLES}
+
+    def add(self, table: str, records: list) -> None:
+        """Validate ``records`` of ``table`` (objects the caller never mutates) and keep the valid ones."""
+        parsed = _parse(table, RawTable(f"<known>/{table}", list(enumerate(records, 1)), []))
+        self._models[table].update((id(p.record), (p.record, p.model)) for p in parsed if p.model is not None)
+
+    def model(self, table: str, record) -> Record | None:
+        found = self._models[table].get(id(record))
+        return found[1] if found is not None and found[0] is record else None
+
+
 @dataclass
-class _KnownRecords:
+class _KnownItemRows:
     """The item records of a table equal to known ones (their ``lines``, ``ids`` and ``rows`` in
     ``items``), and the table of the ``rest`` (validated as usual)."""
 
@@ -399,7 +422,7 @@ class _KnownRecords:
     rest: RawTable
 
     @classmethod
-    def split(cls, t: RawTable, known: KnownItems) -> "_KnownRecords | None":
+    def split(cls, t: RawTable, known: KnownItems) -> "_KnownItemRows | None":
         """None when some item id appears twice: then every record is validated (the duplicate is
         reported as usual)."""
         ids = [r.get("item_id") for _, r in t.records if isinstance(r, dict)]
@@ -416,20 +439,22 @@ class _KnownRecords:
 def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
                  report_path: str | Path | None,
                  split_ratios: tuple[float, float, float] = SPLIT_RATIOS,
-                 known_items: KnownItems | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
+                 known_items: KnownItems | None = None,
+                 known_records: KnownRecords | None = None) -> tuple[dict[str, pd.DataFrame], dict]:
     """Validate the five source tables and normalise them into the ten corpus tables.
     Returns (tables by name, meta); raises :class:`CorpusError` under ``policy="strict"``.
-    ``known_items``: item records equal to one of these are not checked again (``KnownItems``)."""
+    ``known_items``: item records equal to one of these are not checked again (``KnownItems``);
+    ``known_records``: records that are one of these keep their models (``KnownRecords``)."""
     if policy not in ("strict", "skip"):
         raise ValueError(f"policy must be 'strict' or 'skip', not {policy!r}")
-    known = _KnownRecords.split(raw["items"], known_items) if known_items is not None and len(known_items) else None
+    known = _KnownItemRows.split(raw["items"], known_items) if known_items is not None and len(known_items) else None
     if known is not None:
         raw = {**raw, "items": known.rest}
     findings = _Findings()
     for name in SOURCE_TABLES:  # read/parse problems first, in table order
         for p in raw[name].problems:
             findings.drop(name, [p])
-    parsed = {name: _parse(name, raw[name]) for name in SOURCE_TABLES}
+    parsed = {name: _parse(name, raw[name], known_records) for name in SOURCE_TABLES}
 
     users = _Index(raw["users"].file, "user", "user_id", "users")
     items = _Index(raw["items"].file, "item", "item_id", "items")
@@ -441,8 +466,9 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
         turns = rec.get("turns")
         for j, tr in enumerate(turns if isinstance(turns, list) else ()):
             its = tr.get("items") if isinstance(tr, dict) else None
-            if its and isinstance(its, list):
-                yield from ((f"turns[{j}].items[{k}]", items, it) for k, it in enumerate(its) if isinstance(it, str))
+            if its and isinstance(its, list):  # (admitted ids are skipped here: nothing to report)
+                yield from ((f"turns[{j}].items[{k}]", items, it) for k, it in enumerate(its)
+                            if isinstance(it, str) and it not in items.ok)
 
     def behavior_refs(rec: dict):
         if _is_id(rec.get("user_id")):
@@ -456,7 +482,7 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
         cands = rec.get("candidates")
         seen: set[str] = set()
         for k, c in enumerate(cands if isinstance(cands, list) else ()):
-            if isinstance(c, str) and c not in seen:
+            if isinstance(c, str) and c not in items.ok and c not in seen:
                 seen.add(c)
                 yield f"candidates[{k}]", items, c
 

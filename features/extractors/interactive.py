@@ -125,7 +125,8 @@ class _KeyedItemIndex(_ItemIndex):
         super().__init__(item_ids)
         ids = self.ids.tolist()
         self._rows = np.zeros(len(ids) + 1, np.int64)
-        self._rows[:-1] = np.fromiter((rows.setdefault(key_of.get(i, i), len(rows) + 1) for i in ids), np.int64, len(ids))
+        self._rows[:-1] = np.fromiter((rows.setdefault(key_of.get(i, i), len(rows) + 1) for i in ids), np.int64,
+                                      len(ids))
         self.n_rows = len(rows) + 1
 
     def unbuilt(self, built: np.ndarray) -> pd.Index:
