@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from features.frames import join_positions
 from features.text import Tokenizer, tokenizer_for_lexicon
 from core.corpus import Corpus
 from core.io import atomic_dir
+
+if TYPE_CHECKING:
+    from features.preferences import ContextPreferences
 
 
 def stable_hash(obj, n: int = 12) -> str:
@@ -95,22 +98,19 @@ class FeatureContext:
                           "item_id": self.corpus.turn_items["item_id"].take(ti).reset_index(drop=True)})
         return m.drop_duplicates().reset_index(drop=True)
 
-    @property
+    @cached_property
     def preferences(self) -> pd.DataFrame:
         """sample_id, turn_idx, text, type: preference words of the user turns in the context.
 
         Annotated turns use the corpus annotation; the others go through the extractor
         (``features.preferences``), so a corpus without annotations still has preferences.
         """
-        return self._preferences[0]
-
-    @property
-    def preference_turns(self) -> np.ndarray:
-        """Per row of :attr:`preferences`, the row of :attr:`context_turns` it was found in."""
-        return self._preferences[1]
+        return self.preference_words.frame(self.context_turns)
 
     @cached_property
-    def _preferences(self) -> tuple[pd.DataFrame, np.ndarray]:
+    def preference_words(self) -> "ContextPreferences":
+        """The rows of :attr:`preferences` as arrays, each with its row of :attr:`context_turns`
+        (what a request's extractors read, without building the table)."""
         from features.preferences import context_preferences
 
         return context_preferences(self)

@@ -303,10 +303,14 @@ def extractor_for(corpus) -> PreferenceExtractor:
 
 
 def is_user_role(role: pd.Series) -> pd.Series:
+    return pd.Series(_user_rows(role), index=role.index)
+
+
+def _user_rows(role: pd.Series) -> np.ndarray:
     # Each distinct role once (a table repeats a handful): four Arrow string passes cost ~0.4 ms a request.
-    codes, distinct = pd.factorize(role)  # a missing role: -1, not a user
+    codes, distinct = pd.factorize(role.to_numpy(dtype=object))  # a missing role: -1, not a user
     user = np.array([str(r).lower() in USER_ROLES for r in distinct] + [False], dtype=bool)
-    return pd.Series(user[codes], index=role.index)
+    return user[codes]
 
 
 def preferences_for_context(ctx) -> pd.DataFrame:
@@ -315,19 +319,39 @@ def preferences_for_context(ctx) -> pd.DataFrame:
     Only turns before the sample's turn are considered (``ctx.context_turns``). Annotated turns
     (``pref_annotated``) take the corpus annotation, the others the extractor's output.
     """
-    return context_preferences(ctx)[0]
+    return context_preferences(ctx).frame(ctx.context_turns)
 
 
-def context_preferences(ctx) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`preferences_for_context`'s table and, per row, its turn's row in ``ctx.context_turns``.
+@dataclass(frozen=True)
+class ContextPreferences:
+    """The rows of :func:`preferences_for_context`'s table as arrays: per preference word, ``turn``
+    (its row in ``ctx.context_turns``, which gives its sample_id and turn_idx), ``text`` and
+    ``type`` (object arrays). ``no_user_turn``: the context has no user turn at all."""
 
-    Rows are gathered as turn positions and lists, one DataFrame at the end: on a scoring request's
-    few turns, pandas' concat, drop_duplicates and sort cost ~8 ms, this ~0.5. Duplicate rows go
-    (first kept), then rows follow their turn's context row: ``context_turns`` is sorted by
-    (sample_id, turn_idx) and unique on it, so that is the (stable) sort by sample_id, turn_idx.
+    turn: np.ndarray
+    text: np.ndarray
+    type: np.ndarray
+    no_user_turn: bool = False
+
+    def frame(self, context_turns: pd.DataFrame) -> pd.DataFrame:
+        """The table (sample_id, turn_idx, text, type)."""
+        if self.no_user_turn:
+            return pd.DataFrame({c: pd.Series(dtype=("int64" if c == "turn_idx" else "object")) for c in PREF_COLUMNS})
+        return pd.DataFrame({"sample_id": context_turns["sample_id"].array.take(self.turn),
+                             "turn_idx": context_turns["turn_idx"].to_numpy()[self.turn],
+                             "text": pd.array(self.text, dtype="str"), "type": pd.array(self.type, dtype="str")})
+
+
+def context_preferences(ctx) -> ContextPreferences:
+    """:func:`preferences_for_context`'s rows as arrays.
+
+    Rows are gathered as turn positions and lists, no frame: on a scoring request's few turns,
+    pandas' concat, drop_duplicates and sort cost ~8 ms. Duplicate rows go (first kept), then rows
+    follow their turn's context row: ``context_turns`` is sorted by (sample_id, turn_idx) and unique
+    on it, so that is the (stable) sort by sample_id, turn_idx.
     """
     ct = ctx.context_turns
-    user = is_user_role(ct["role"]).to_numpy()
+    user = _user_rows(ct["role"])
     annotated = (ct["pref_annotated"].fillna(False).astype(bool).to_numpy() if "pref_annotated" in ct
                  else np.zeros(len(ct), bool))
     turn, text, kind = [], [], []
@@ -342,24 +366,18 @@ def context_preferences(ctx) -> tuple[pd.DataFrame, np.ndarray]:
     todo = np.flatnonzero(user & ~annotated)
     if len(todo):
         ex = extractor_for(ctx.corpus)
-        for t, u in zip(todo.tolist(), ct["text"].to_numpy()[todo].tolist()):
+        for t, u in zip(todo.tolist(), ct["text"].to_numpy(dtype=object)[todo].tolist()):
             for w, ty in ex.extract(u if isinstance(u, str) else ""):  # (memoised per text)
                 turn.append(t)
                 text.append(w)
                 kind.append(ty)
-    if not len(ann) and not len(todo):
-        empty = pd.DataFrame({c: pd.Series(dtype=("int64" if c == "turn_idx" else "object")) for c in PREF_COLUMNS})
-        return empty, np.zeros(0, np.int64)
     first: dict = {}
     for k, key in enumerate(zip(turn, [w if isinstance(w, str) else None for w in text], kind)):
         first.setdefault(key, k)  # (a missing text: one key, as drop_duplicates has it)
     keep = np.fromiter(first.values(), np.int64, len(first))
     keep = keep[np.argsort(np.asarray(turn, np.int64)[keep], kind="stable")]
-    at = np.asarray(turn, np.int64)[keep]
-    out = pd.DataFrame({"sample_id": ct["sample_id"].array.take(at), "turn_idx": ct["turn_idx"].to_numpy()[at],
-                        "text": pd.Series(np.asarray(text, dtype=object)[keep], dtype="str"),
-                        "type": pd.Series(np.asarray(kind, dtype=object)[keep], dtype="str")})
-    return out, at
+    return ContextPreferences(np.asarray(turn, np.int64)[keep], np.asarray(text, dtype=object)[keep],
+                              np.asarray(kind, dtype=object)[keep], no_user_turn=not len(ann) and not len(todo))
 
 
 # --- evaluation ----------------------------------------------------------------------------------

