@@ -29,7 +29,7 @@ import pandas as pd
 
 from core.corpus import Corpus
 from core.table import FeatureTable
-from features.frames import ITEM_KEYS, ItemKeys, isin, keys_of
+from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, keys_of
 from features.materialize import FeaturePipeline
 from features.registry import get_kind
 from features.spec import FeatureEntry
@@ -72,7 +72,15 @@ class KeyedArrays:
         """The stored rows of ``keys`` (every key must be present), one array per column."""
         keys = keys if isinstance(keys, np.ndarray) else np.array(list(keys), dtype=object)
         codes, uniq = pd.factorize(keys, use_na_sentinel=False)  # one dict lookup per distinct key
-        pos = np.fromiter((self.index[k] for k in uniq), np.int64, len(uniq))[codes]
+        return self.take(self.positions(uniq)[codes])
+
+    def positions(self, keys: Iterable[str]) -> np.ndarray:
+        """The row of each key, -1 for a key not stored."""
+        get = self.index.get
+        return np.fromiter((get(k, -1) for k in keys), np.int64)
+
+    def take(self, pos: np.ndarray) -> dict[str, np.ndarray]:
+        """The rows ``pos``, one array per column."""
         return {col: buf[pos] for col, buf in self._arrays.items()}
 
 
@@ -160,9 +168,13 @@ class ServingFeatures:
         for store, entries, col, key_of in ((self.items, self.item_entries, "item_id", item_keys),
                                             (self.users, self.user_entries, "user_id", user_keys)):
             if entries:
-                keys = keys_of(rows[col], key_of)
-                self._fill(store, entries, ctx, rows, keys, refresh=False)
-                arrays.update(store.gather(keys))
+                # one dict lookup per distinct id, then per distinct key; rows computed for the missing
+                codes, keys = distinct_keys(rows[col], key_of)
+                pos = store.positions(keys)
+                if (pos < 0).any():
+                    self._fill(store, entries, ctx, rows, keys[codes], refresh=False)
+                    pos = store.positions(keys)
+                arrays.update(store.take(pos[codes]))
         if self.dialogue_entries:
             raw = pd.concat([self.pipeline.raw_part(ctx, rows, e) for e in self.dialogue_entries], axis=1)
             arrays.update(self._encoders[id(self.dialogue_entries)].encode(raw))

@@ -448,7 +448,8 @@ class Scorer:
         for a, b in zip(bounds[:-1], bounds[1:]):
             order = a + np.lexsort((position[a:b], -scores[a:b]))
             out.append({"request_id": sample[a],
-                        "ranking": [{"item_id": items[k], "score": float(scores[k])} for k in order]})
+                        "ranking": [{"item_id": i, "score": v}  # (tolist: the floats float() gives)
+                                    for i, v in zip(items[order].tolist(), scores[order].tolist())]})
         return out
 
 

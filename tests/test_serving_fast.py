@@ -131,3 +131,34 @@ def test_known_records_keep_their_models_and_change_nothing():
                 Corpus.from_records(**{**rec, **extra}, **kw)
             problems.append([p.to_dict() for p in e.value.problems])
         assert problems[0] == problems[1] and problems[0][0]["field"] == field
+
+
+def test_keyed_arrays_positions_take_and_gather():
+    from features.serving import KeyedArrays
+
+    store = KeyedArrays()
+    store.add(["a", "b"], {"x": np.array([1.5, 2.5]), "ids": np.array([[1, 2], [3, 4]], np.int32)})
+    store.add(["b", "c"], {"x": np.array([9.0, 3.5]), "ids": np.array([[5, 6], [7, 8]], np.int32)})  # b replaced
+    assert store.positions(["c", "zz", "a"]).tolist() == [2, -1, 0]
+    got = store.gather(np.array(["c", "a", "b", "a"], dtype=object))
+    assert got["x"].tolist() == [3.5, 1.5, 9.0, 1.5]
+    assert got["ids"].tolist() == [[7, 8], [1, 2], [5, 6], [1, 2]] and got["ids"].dtype == np.int32
+    assert {k: v.tolist() for k, v in store.take(np.array([1])).items()} == {"x": [9.0], "ids": [[5, 6]]}
+
+
+def test_candidate_rows_equal_the_merge_of_candidates_and_samples():
+    corpus = Corpus.from_records(**tiny_records())
+
+    def merged(c):
+        rows = c.candidates.merge(c.samples[["sample_id", "session_id", "user_id", "turn", "split"]],
+                                  on="sample_id", how="left", sort=False)
+        rows.insert(0, "row_id", range(len(rows)))
+        return rows
+
+    rows = corpus.candidate_rows()
+    pd.testing.assert_frame_equal(rows, merged(corpus), check_exact=True)
+    assert rows[["sample_id", "item_id", "user_id", "turn"]].values.tolist() == [
+        ["X1", "I1", "U1", 3], ["X1", "I2", "U1", 3], ["X1", "I3", "U1", 3], ["X2", "I3", "U2", 1],
+        ["X2", "I1", "U2", 1]]
+    corpus.samples = corpus.samples.iloc[:1]  # X2's sample missing: the merge's NaN rows
+    pd.testing.assert_frame_equal(corpus.candidate_rows(), merged(corpus), check_exact=True)
