@@ -162,3 +162,10 @@ def test_candidate_rows_equal_the_merge_of_candidates_and_samples():
         ["X2", "I1", "U2", 1]]
     corpus.samples = corpus.samples.iloc[:1]  # X2's sample missing: the merge's NaN rows
     pd.testing.assert_frame_equal(corpus.candidate_rows(), merged(corpus), check_exact=True)
+
+
+def test_corpus_string_columns_equal_pandas_conversion():
+    from core.corpus.validate import _str_col
+
+    for values in (["a", None, "中文"], [], [None], ["a", 1, None]):  # 1: not from a record model
+        pd.testing.assert_extension_array_equal(_str_col(values), pd.array(values, dtype="str"))

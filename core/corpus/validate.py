@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import ValidationError
 
 from core.corpus.records import (ADAPTERS, ID_FIELD, LIST_PROFILE_FIELDS, NUMERIC_PROFILE_FIELDS, PROFILE_FIELDS,
@@ -192,7 +193,11 @@ def _admit(name: str, parsed: list[_Parsed], idx: _Index | None, findings: _Find
 
 
 def _str_col(values):
-    return pd.array(values, dtype=_STR)
+    # Record models give str or None: an Arrow array of them directly (half the cost of pd.array)
+    try:
+        return pd.arrays.ArrowStringArray(pa.array(values, pa.large_string()), dtype=_STR)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # anything else: as pandas converts it
+        return pd.array(values, dtype=_STR)
 
 
 def _int_col(values, dtype=np.int64) -> np.ndarray:
