@@ -169,3 +169,23 @@ def test_corpus_string_columns_equal_pandas_conversion():
 
     for values in (["a", None, "中文"], [], [None], ["a", 1, None]):  # 1: not from a record model
         pd.testing.assert_extension_array_equal(_str_col(values), pd.array(values, dtype="str"))
+
+
+def test_warm_builds_the_keyed_rows_ahead_of_traffic():
+    from features.extractors.interactive import warm_attr_rows, warm_title_tokens
+
+    corpus = Corpus.from_records(**tiny_records())
+    key_of = {"I1": "a", "I2": "b", "I3": "c"}
+    warm_attr_rows(_ctx(corpus), None, {}, corpus.items)  # not a serving context: nothing kept
+    memos: dict = {}
+    for warm in (warm_attr_rows, warm_title_tokens):
+        warm(_ctx(corpus, key_of, memos), None, {}, corpus.items)
+    assert memos["if.item_rows"] == {"a": 1, "b": 2, "c": 3}
+    assert memos["if.attr_matrix"]["built"][:4].tolist() == [False, True, True, True]
+    assert memos["if.title_matrix"]["built"][:4].tolist() == [False, True, True, True]
+    # a call then builds nothing and gives the corpus's own values
+    mat = memos["if.attr_matrix"]["mat"]
+    keyed = _ctx(corpus, key_of, memos)
+    for kind in ("attr_similarity", "title_jaccard"):
+        pd.testing.assert_frame_equal(_run(keyed, kind), _run(_ctx(corpus), kind), check_exact=True)
+    assert memos["if.attr_matrix"]["mat"] is mat

@@ -203,6 +203,13 @@ def _build_attr_matrix(ctx) -> tuple[_ItemIndex, np.ndarray]:
     return index, mat
 
 
+def warm_attr_rows(ctx, params, state: dict, items: pd.DataFrame) -> None:
+    """In a serving context: the attribute matrix's rows of the corpus's items, built ahead of
+    traffic (a request's items, its user's history included, then only gather rows)."""
+    if item_keys(ctx) is not None:
+        _attr_matrix(ctx)
+
+
 @register(
     "mention_flag",
     params=KindParams,
@@ -249,6 +256,7 @@ def _mean_similarity_to_mentions(rows, ctx, ratio_of, chunk: int) -> pd.DataFram
     "attr_similarity",
     params=SimilarityParams,
     outputs=[OutputColumn("", "numeric"), OutputColumn("no_mention", "numeric"), OutputColumn("others", "numeric")],
+    warm=warm_attr_rows,
     version="2",
 )
 def attr_similarity(rows: pd.DataFrame, ctx, p: SimilarityParams, state: dict) -> pd.DataFrame:
@@ -318,8 +326,11 @@ def _keyed_title_matrix(ctx) -> tuple[_ItemIndex, sp.csr_matrix, np.ndarray] | N
 
 def warm_title_tokens(ctx, params, state: dict, items: pd.DataFrame) -> None:
     """Tokenise catalogue titles into token id sets ahead of traffic (the tokenizer memoises both
-    per text, process-wide), so a request does this only for the titles of items it brings inline."""
+    per text, process-wide), so a request does this only for the titles of items it brings inline;
+    in a serving context the title matrix's rows of the corpus's items are built too."""
     ctx.tokenizer.token_id_sets(items["title"])
+    if item_keys(ctx) is not None:
+        _title_matrix(ctx)
 
 
 @register(
