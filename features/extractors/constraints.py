@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.extractors.basic import row_prices
+from features.extractors.basic import id_positions, row_prices
+from features.extractors.feedback import turns_before_sample
 from features.extractors.interactive import row_codes
-from features.frames import positions
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 
@@ -44,23 +44,25 @@ class _PerSample:
     (position -1): ``bound`` (tightest stated upper bound, NaN = none), ``cheaper`` / ``expensive``
     (a 便宜一点 / 别太贵 was said), ``ref_price`` (mean price of the items of the last linking turn)."""
 
-    ids: pd.Index
+    ids: np.ndarray
     bound: np.ndarray
     cheaper: np.ndarray
     expensive: np.ndarray
     ref_price: np.ndarray
 
 
-def _text_matches(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per text: ``code`` of its distinct normalised text (-1 = missing), and per distinct text the
+def _text_matches(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per text: ``code`` of its distinct text (-1 = missing), and per distinct text (normalised) the
     upper bound it states (NaN = none), whether it asks for cheaper, whether it says too expensive.
     Each distinct text is read once (a sample's context repeats its earlier turns' words)."""
-    code, uniq = pd.factorize(texts.astype(str))
-    norm = [normalise_text(t) for t in uniq.tolist()]
+    code, uniq = pd.factorize(texts)
+    norm = [normalise_text(str(t)) for t in uniq.tolist()]
     ub = [_UPPER.search(t) for t in norm]
-    # numbers as pd.to_numeric reads the extracted strings
-    bound = pd.to_numeric(pd.Series([None if m is None else m["a"] or m["b"] for m in ub], dtype="str"),
-                          errors="coerce").to_numpy(float)
+    bound = np.full(len(norm), np.nan)
+    said = [k for k, m in enumerate(ub) if m is not None]
+    if said:  # numbers as pd.to_numeric reads them
+        bound[said] = pd.to_numeric(np.array([ub[k]["a"] or ub[k]["b"] for k in said], dtype=object),
+                                    errors="coerce").astype(float)
     cheaper = np.fromiter((_CHEAPER.search(t) is not None for t in norm), bool, len(norm))
     expensive = np.fromiter((_TOO_EXPENSIVE.search(t) is not None for t in norm), bool, len(norm))
     return code, bound, cheaper, expensive
@@ -68,11 +70,11 @@ def _text_matches(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def _per_sample(ctx) -> _PerSample:
     samples = ctx.corpus.samples
-    ids = pd.Index(samples["sample_id"])
+    ids = samples["sample_id"].to_numpy(object)
     n = len(ids) + 1  # the last entry: a sample not in the corpus
     pref = ctx.preferences
-    at = positions(ids, pref["sample_id"])
-    code, text_bound, text_cheaper, text_expensive = _text_matches(pref["text"])
+    at = id_positions(ids, pref["sample_id"].to_numpy(object))
+    code, text_bound, text_cheaper, text_expensive = _text_matches(pref["text"].to_numpy(object))
     said = (at >= 0) & (code >= 0)
     at, code = at[said], code[said]
     kind = pref["type"].to_numpy(object)[said]
@@ -85,22 +87,24 @@ def _per_sample(ctx) -> _PerSample:
     cheaper[at[comp & text_cheaper[code]]] = True
     expensive[at[neg & text_expensive[code]]] = True
     # Price of the item(s) linked in the last linking turn before the recommendation turn.
-    ti, si = ctx.before_sample(ctx.corpus.turn_items)
-    turn_idx = ctx.corpus.turn_items["turn_idx"].to_numpy(np.int64)[ti]
+    linked = ctx.corpus.turn_items
+    turn_idx = linked["turn_idx"].to_numpy(np.int64)
+    ti, si = turns_before_sample(samples, linked["session_id"].to_numpy(object), turn_idx)
+    turn_idx = turn_idx[ti]
     last = np.full(n, -1, np.int64)
     np.maximum.at(last, si, turn_idx)
     in_last = turn_idx == last[si]
     ti, si = ti[in_last], si[in_last]
     items = ctx.corpus.items
-    item_at = positions(pd.Index(items["item_id"]), ctx.corpus.turn_items["item_id"].to_numpy()[ti])
+    item_at = id_positions(items["item_id"].to_numpy(object), linked["item_id"].to_numpy(object)[ti])
     price = np.where(item_at >= 0, items["price"].to_numpy(float)[item_at], np.nan)
     known = ~np.isnan(price)
     count = np.bincount(si[known], minlength=n)
     total = np.bincount(si[known], weights=price[known], minlength=n)
     ref = np.full(n, np.nan)
-    linked = np.zeros(n, bool)
-    linked[si] = True  # samples with a linking turn (their mean is NaN when no price is known)
-    np.divide(total, count, out=ref, where=linked & (count > 0))
+    has_link = np.zeros(n, bool)
+    has_link[si] = True  # samples with a linking turn (their mean is NaN when no price is known)
+    np.divide(total, count, out=ref, where=has_link & (count > 0))
     return _PerSample(ids, bound, cheaper, expensive, ref)
 
 
@@ -131,7 +135,7 @@ def price_constraint(rows: pd.DataFrame, ctx, p: ConstraintParams, state: dict) 
     price = row_prices(rows, ctx)
     # per-sample values looked up once per sample, then spread over its rows by integer code
     codes = row_codes(rows, ctx)
-    at = per.ids.get_indexer(codes.samples)[codes.sample]  # -1: the last entry (no sample)
+    at = id_positions(per.ids, np.asarray(codes.samples, dtype=object))[codes.sample]  # -1: the last entry
     bound, cheaper, expensive, ref = per.bound[at], per.cheaper[at], per.expensive[at], per.ref_price[at]
     median = _group_median(price, codes.sample)
     with np.errstate(divide="ignore", invalid="ignore"):

