@@ -80,7 +80,7 @@ def _first_pairs(kpos: np.ndarray, ppos: np.ndarray) -> tuple[np.ndarray, np.nda
     return kpos[first], ppos[first]
 
 
-def _codes_where(column: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _codes_where(column: pd.Series, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of ``column``'s values among the distinct values of its rows ``where`` (first seen first;
     -1 for a value found only elsewhere), and those values."""
     codes, uniq = pd.factorize(column, use_na_sentinel=False)
@@ -196,25 +196,25 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     return out
 
 
-def _column_positions(ids: np.ndarray, column: pd.Series) -> np.ndarray:
+def _column_positions(ids, column: pd.Series) -> np.ndarray:
     """Per row of ``column``, its value's position among the distinct ``ids`` (-1: absent)."""
-    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)  # (Arrow's own hashing: no Python strings)
     return _positions_in(ids, distinct)[codes]
 
 
-def _positions_in(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Position of each of ``wanted`` among the distinct ``ids`` (-1: absent), by a dict: on a request's
-    few ids a pandas index (its hash engine built per call) costs 40-100 us."""
+def _positions_in(ids, wanted) -> np.ndarray:
+    """Position of each of ``wanted`` among the distinct ``ids`` (-1: absent), arrays of either kind, by
+    a dict: on a request's few ids a pandas index (its hash engine built per call) costs 40-100 us."""
     where = {v: k for k, v in enumerate(ids.tolist())}
     return np.fromiter((where.get(v, -1) for v in wanted.tolist()), np.int64, len(wanted))
 
 
 # The preference words of the context as codes, once per context (a training corpus's partitions, a
 # request's two features share them): per call, a partition's rows then cost array operations.
-def _pref_samples(ctx, samples: np.ndarray) -> np.ndarray:
+def _pref_samples(ctx, samples) -> np.ndarray:
     """Per preference word of the context, its sample's position in ``samples`` (-1: not there)."""
     codes, distinct = ctx.memo("context.preference_samples", lambda: pd.factorize(
-        ctx.context_turns["sample_id"].to_numpy(dtype=object)[ctx.preference_words.turn], use_na_sentinel=False))
+        ctx.context_turns["sample_id"].array.take(ctx.preference_words.turn), use_na_sentinel=False))
     return _positions_in(samples, distinct)[codes]
 
 
@@ -248,7 +248,7 @@ def _turn_texts(ctx) -> np.ndarray:
                     lambda: ctx.context_turns["text"].fillna("").astype(str).to_numpy(dtype=object))
 
 
-def _utterance_turns(ctx, samples: np.ndarray, pref_types) -> tuple[np.ndarray, np.ndarray]:
+def _utterance_turns(ctx, samples, pref_types) -> tuple[np.ndarray, np.ndarray]:
     """The rows of ``ctx.context_turns`` (ascending) of the user turns of ``samples`` (distinct ids)
     holding a preference word of ``pref_types`` and not blank, and their sample's position in ``samples``."""
     p_sample = _pref_samples(ctx, samples)
@@ -335,23 +335,23 @@ def item_values(ctx, items: np.ndarray, include_category: bool = True, attribute
     return pd.DataFrame({"item_id": pd.Series(ids[item], dtype="str"), "value": pd.Series(values[value], dtype="str")})
 
 
-def item_value_codes(ctx, ids: np.ndarray, include_category: bool = True,
+def item_value_codes(ctx, ids, include_category: bool = True,
                      attributes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``item_values`` of the distinct item ``ids`` (object array) as codes: per pair its item's
+    """``item_values`` of the distinct item ``ids`` (an array) as codes: per pair its item's
     position in ``ids`` and its value's position in the distinct values (returned third, first seen
     first). Each distinct raw value is normalised once; pairs are found on integer codes, not strings."""
     a = ctx.corpus.item_attrs
     item = _column_positions(ids, a["item_id"])
     if attributes is not None:
         item[~a["name"].isin(attributes).to_numpy()] = -1
-    raw_code, raw = pd.factorize(a["value"].to_numpy(dtype=object))  # a missing value: -1
-    items, codes, raws = [item], [raw_code], [raw]
+    raw_code, raw = pd.factorize(a["value"])  # a missing value: -1
+    items, codes, raws = [item], [raw_code], [np.asarray(raw, dtype=object)]
     if include_category:
         it = ctx.corpus.items
-        c_code, c_raw = pd.factorize(it["category"].to_numpy(dtype=object))
+        c_code, c_raw = pd.factorize(it["category"])
         items.append(_column_positions(ids, it["item_id"]))
         codes.append(np.where(c_code >= 0, c_code + len(raw), -1))
-        raws.append(c_raw)
+        raws.append(np.asarray(c_raw, dtype=object))
     item, raw_code, raw = np.concatenate(items), np.concatenate(codes), np.concatenate(raws)
     keep = (item >= 0) & (raw_code >= 0)
     item, raw_code = item[keep], raw_code[keep]
@@ -373,8 +373,8 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     tok = kb_tokenizer(ctx)
     emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
 
-    row_item, items = pd.factorize(rows["item_id"].to_numpy(dtype=object), use_na_sentinel=False)
-    row_sample, samples = pd.factorize(rows["sample_id"].to_numpy(dtype=object), use_na_sentinel=False)
+    row_item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
+    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
     p_sample = _pref_samples(ctx, samples)
     in_rows = p_sample >= 0
     pos = np.flatnonzero(in_rows & _pref_of_types(ctx, [t for t in params.pref_types if t != "negative"]))
@@ -441,7 +441,7 @@ def _bert_fit(ctx, params: BertCosineParams) -> dict:
 
 def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
     """sample_id, text: distinct user utterances of the context holding a preference word of ``pref_types``."""
-    turns, _ = _utterance_turns(ctx, pd.unique(rows["sample_id"].to_numpy(dtype=object)), pref_types)
+    turns, _ = _utterance_turns(ctx, pd.unique(rows["sample_id"]), pref_types)
     return pd.DataFrame({"sample_id": ctx.context_turns["sample_id"].array.take(turns),
                          "text": pd.array(_turn_texts(ctx)[turns], dtype="str")})
 
@@ -455,7 +455,7 @@ def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFram
     # Every user utterance of the context, before knowing which hold a preference word (that needs
     # the extraction, which is what the encoding should overlap): a few extra encodes at most.
     ct = ctx.context_turns
-    samples = pd.unique(rows["sample_id"].to_numpy(dtype=object))
+    samples = pd.unique(rows["sample_id"])
     texts = _turn_texts(ctx)[is_user_role(ct["role"]).to_numpy() & (_column_positions(samples, ct["sample_id"]) >= 0)]
     ctx.prefetch_sentence_embeddings(fitted_encoder(params.encoder, state),
                                      [t for t in dict.fromkeys(texts.tolist()) if t.strip() != ""])
@@ -467,7 +467,7 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = fitted_encoder(params.encoder, state)
     embed = ctx.sentence_embeddings(enc)
-    row_sample, samples = pd.factorize(rows["sample_id"].to_numpy(dtype=object), use_na_sentinel=False)
+    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
     turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
     u_code, texts = pd.factorize(_turn_texts(ctx)[turns])
     M = embed(texts.tolist())
@@ -477,13 +477,12 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
     with_utt = np.zeros(len(samples), bool)
     with_utt[u_sample] = True
-    row_item, items = _codes_where(rows["item_id"].to_numpy(dtype=object), with_utt[row_sample])
+    row_item, items = _codes_where(rows["item_id"], with_utt[row_sample])
     it = ctx.corpus.items
     at = _column_positions(items, it["item_id"])
     rec = np.flatnonzero(at >= 0)
     rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
-    titles = np.array([t if isinstance(t, str) else "" for t in it["title"].to_numpy(dtype=object)[rec].tolist()],
-                      dtype=object)
+    titles = np.array([t if isinstance(t, str) else "" for t in it["title"].array.take(rec).tolist()], dtype=object)
     titled = np.fromiter((t.strip() != "" for t in titles), bool, len(titles))
     titles, title_item = titles[titled], at[rec][titled]
     TM = _title_vectors(titles, embed, params.title)
