@@ -212,6 +212,9 @@ def _latest_per_sample(ctx, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _latest(ctx, replies: dict[str, np.ndarray]) -> _Latest:
+    if not len(replies["label"]):  # (a live chat's first turns)
+        no_ids = np.zeros(0, object)
+        return _Latest(no_ids, no_ids, no_ids, np.zeros(0), np.zeros(0), np.zeros(0))
     s = ctx.corpus.samples
     # each reply with the samples of its session whose recommendation turn comes after it
     ri, si = turns_before_sample(s, replies["session_id"], replies["turn_idx"].astype(np.int64))
