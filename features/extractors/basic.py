@@ -139,8 +139,8 @@ class PriceParams(KindParams):
 
 
 def id_positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Position of each ``wanted`` id in the unique ``ids`` (-1 where absent), as object arrays: each
-    distinct wanted id looked up once in a dict. On a request's 31 item ids a pandas index
+    """Position of each ``wanted`` id (a column or array) in the unique ``ids`` (an object array; -1
+    where absent): each distinct wanted id looked up once in a dict. On a request's 31 item ids a pandas index
     (``features.frames.positions``: its hash engine built each call) costs 40-100 us, this 4 us.
     A local helper: features/frames.py belongs to the serving work."""
     code, distinct = pd.factorize(wanted, use_na_sentinel=False)
@@ -180,7 +180,7 @@ def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
     if p.budget_field in users.columns:
         # numbers as pd.to_numeric reads them
         budget = pd.to_numeric(users[p.budget_field].to_numpy(), errors="coerce").astype(float)
-        budget = _gather(budget, id_positions(users["user_id"].to_numpy(object), rows["user_id"].to_numpy(object)))
+        budget = _gather(budget, id_positions(users["user_id"].to_numpy(object), rows["user_id"]))
     else:
         budget = np.full(len(rows), np.nan)
     ratio = np.log((price + 1.0) / (np.maximum(budget, 0) + 1.0))
