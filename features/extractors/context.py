@@ -80,15 +80,24 @@ def _first_pairs(kpos: np.ndarray, ppos: np.ndarray) -> tuple[np.ndarray, np.nda
     return kpos[first], ppos[first]
 
 
-def _codes_where(column: pd.Series, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of ``column``'s values among the distinct values of its rows ``where`` (first seen first;
-    -1 for a value found only elsewhere), and those values."""
-    codes, uniq = pd.factorize(column, use_na_sentinel=False)
+def _codes_where(codes: np.ndarray, uniq, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of a column factorised (``codes``, ``uniq``): codes among the distinct values of its rows
+    ``where`` (first seen first; -1 for a value found only elsewhere), and those values."""
     c = codes[where]
     kept = c[np.sort(np.unique(c, return_index=True)[1])]
     code_of = np.full(len(uniq), -1, np.int64)
     code_of[kept] = np.arange(len(kept))
     return code_of[codes], uniq[kept]
+
+
+def _row_codes(rows: pd.DataFrame, ctx) -> tuple[np.ndarray, object, np.ndarray, object]:
+    """``rows``' item and sample ids factorised (codes, distinct ids first seen first, each), memoised
+    for the latest ``rows`` of the context: a call's two features share them."""
+    slot = ctx.memo("context.row_codes", dict)
+    if slot.get("rows") is not rows:
+        slot.update(rows=rows, codes=(*pd.factorize(rows["item_id"], use_na_sentinel=False),
+                                      *pd.factorize(rows["sample_id"], use_na_sentinel=False)))
+    return slot["codes"]
 
 
 _DOT_CHUNK = 512  # rows per chunk of _row_dot's gathers
@@ -373,8 +382,7 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     tok = kb_tokenizer(ctx)
     emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
 
-    row_item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
-    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+    row_item, items, row_sample, samples = _row_codes(rows, ctx)
     p_sample = _pref_samples(ctx, samples)
     in_rows = p_sample >= 0
     pos = np.flatnonzero(in_rows & _pref_of_types(ctx, [t for t in params.pref_types if t != "negative"]))
@@ -467,7 +475,7 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = fitted_encoder(params.encoder, state)
     embed = ctx.sentence_embeddings(enc)
-    row_sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
+    row_item, items, row_sample, samples = _row_codes(rows, ctx)
     turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
     u_code, texts = pd.factorize(_turn_texts(ctx)[turns])
     M = embed(texts.tolist())
@@ -477,7 +485,7 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     # 0 (has_pref 0) whatever its title, and titles are most of the encoding cost.
     with_utt = np.zeros(len(samples), bool)
     with_utt[u_sample] = True
-    row_item, items = _codes_where(rows["item_id"], with_utt[row_sample])
+    row_item, items = _codes_where(row_item, items, with_utt[row_sample])
     it = ctx.corpus.items
     at = _column_positions(items, it["item_id"])
     rec = np.flatnonzero(at >= 0)
