@@ -54,6 +54,11 @@ class FeatureContext:
             self._memo[key] = build()
         return self._memo[key]
 
+    def column(self, table: str, name: str) -> np.ndarray:
+        """Column ``name`` of the corpus table ``table`` as an array (strings as objects, NaN where
+        missing), memoised: a call's extractors read the same id columns again and again."""
+        return self.memo(f"column.{table}.{name}", lambda: getattr(self.corpus, table)[name].to_numpy())
+
     # -- text ------------------------------------------------------------------------------------
     def sentence_embeddings(self, encoder) -> Callable[[list[str]], "np.ndarray"]:
         """``texts -> (n, dim)`` embeddings of ``encoder`` through its cache (each text encoded once,
@@ -83,20 +88,54 @@ class FeatureContext:
         return ti[before], si[before]
 
     @cached_property
+    def context_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(row of corpus.turns, row of corpus.samples)`` of the rows of :attr:`context_turns`,
+        in its order: by sample_id, then turn_idx (stable). Extractors read its columns through
+        :meth:`context_column` (on a request's few turns, building the table costs a millisecond)."""
+        ti, si = self.before_sample(self.corpus.turns)
+        ids = self.corpus.samples["sample_id"].to_numpy(object)
+        rank = np.empty(len(ids), np.int64)
+        rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))  # (ids are distinct strings)
+        order = np.lexsort((self.corpus.turns["turn_idx"].to_numpy(np.int64)[ti], rank[si]))
+        return ti[order], si[order]
+
+    def context_column(self, name: str) -> np.ndarray:
+        """Column ``name`` of :attr:`context_turns` as an array (strings as objects, NaN where
+        missing), memoised; the table itself is not built."""
+        def build() -> np.ndarray:
+            ti, si = self.context_rows
+            if name in _SAMPLE_COLUMNS:
+                return self.corpus.samples[name].to_numpy()[si]
+            return self.corpus.turns[name].to_numpy()[ti]
+
+        return self.memo(f"context_turns.{name}", build)
+
+    @cached_property
     def context_turns(self) -> pd.DataFrame:
         """sample_id, session_id, user_id, turn_idx, role, text, intent, pref_annotated: turns before each sample's turn."""
-        ti, si = self.before_sample(self.corpus.turns)
-        t = pd.concat([self.corpus.turns.take(ti).reset_index(drop=True),
-                       self.corpus.samples[["sample_id", "user_id"]].take(si).reset_index(drop=True)], axis=1)
-        return t.sort_values(["sample_id", "turn_idx"], kind="stable").reset_index(drop=True)
+        ti, si = self.context_rows
+        turns, samples = self.corpus.turns, self.corpus.samples
+        return pd.DataFrame({**{c: turns[c].array.take(ti) for c in turns.columns},
+                             **{c: samples[c].array.take(si) for c in _SAMPLE_COLUMNS}})
+
+    @cached_property
+    def mention_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions ``(row of corpus.turn_items, row of corpus.samples)`` of the rows of :attr:`mentions`:
+        each distinct (sample, item) pair at its first row, in ``before_sample`` order."""
+        linked = self.corpus.turn_items
+        ti, si = self.before_sample(linked)
+        sample, _ = pd.factorize(self.corpus.samples["sample_id"], use_na_sentinel=False)
+        item, items = pd.factorize(linked["item_id"], use_na_sentinel=False)
+        _, first = np.unique(sample[si].astype(np.int64) * max(len(items), 1) + item[ti], return_index=True)
+        first.sort()
+        return ti[first], si[first]
 
     @cached_property
     def mentions(self) -> pd.DataFrame:
         """sample_id, item_id: distinct items linked in the context."""
-        ti, si = self.before_sample(self.corpus.turn_items)
-        m = pd.DataFrame({"sample_id": self.corpus.samples["sample_id"].take(si).reset_index(drop=True),
-                          "item_id": self.corpus.turn_items["item_id"].take(ti).reset_index(drop=True)})
-        return m.drop_duplicates().reset_index(drop=True)
+        ti, si = self.mention_rows
+        return pd.DataFrame({"sample_id": self.corpus.samples["sample_id"].array.take(si),
+                             "item_id": self.corpus.turn_items["item_id"].array.take(ti)})
 
     @cached_property
     def preferences(self) -> pd.DataFrame:
@@ -143,3 +182,4 @@ class FeatureContext:
 
 
 _RESOURCES: dict[tuple[str, str], object] = {}
+_SAMPLE_COLUMNS = ("sample_id", "user_id")  # the columns of context_turns that come from corpus.samples

@@ -303,12 +303,13 @@ def extractor_for(corpus) -> PreferenceExtractor:
 
 
 def is_user_role(role: pd.Series) -> pd.Series:
-    return pd.Series(_user_rows(role), index=role.index)
+    return pd.Series(user_rows(role), index=role.index)
 
 
-def _user_rows(role: pd.Series) -> np.ndarray:
+def user_rows(role) -> np.ndarray:
+    """Per value of ``role`` (a column or an array), whether it is a user's."""
     # Each distinct role once (a table repeats a handful): four Arrow string passes cost ~0.4 ms a request.
-    codes, distinct = pd.factorize(role.to_numpy(dtype=object))  # a missing role: -1, not a user
+    codes, distinct = pd.factorize(np.asarray(role, dtype=object))  # a missing role: -1, not a user
     user = np.array([str(r).lower() in USER_ROLES for r in distinct] + [False], dtype=bool)
     return user[codes]
 
@@ -350,23 +351,25 @@ def context_preferences(ctx) -> ContextPreferences:
     follow their turn's context row: ``context_turns`` is sorted by (sample_id, turn_idx) and unique
     on it, so that is the (stable) sort by sample_id, turn_idx.
     """
-    ct = ctx.context_turns
-    user = _user_rows(ct["role"])
-    annotated = (ct["pref_annotated"].fillna(False).astype(bool).to_numpy() if "pref_annotated" in ct
-                 else np.zeros(len(ct), bool))
+    turns = ctx.corpus.turns
+    rows, _ = ctx.context_rows  # (the table's columns read as arrays: it is not built)
+    user = user_rows(ctx.context_column("role"))
+    annotated = (turns["pref_annotated"].fillna(False).astype(bool).to_numpy()[rows] if "pref_annotated" in turns
+                 else np.zeros(len(rows), bool))
     turn, text, kind = [], [], []
     ann = np.flatnonzero(user & annotated)
     if len(ann):
         pw = ctx.corpus.pref_words[["session_id", "turn_idx", "text", "type"]]
-        a = ct[["session_id", "turn_idx"]].take(ann).assign(turn=ann).merge(pw, on=["session_id", "turn_idx"],
-                                                                             how="inner", sort=False)
+        a = pd.DataFrame({"session_id": turns["session_id"].array.take(rows[ann]),
+                          "turn_idx": ctx.context_column("turn_idx")[ann], "turn": ann}
+                         ).merge(pw, on=["session_id", "turn_idx"], how="inner", sort=False)
         turn += a["turn"].tolist()
         text += normalise_series(a["text"]).tolist()
         kind += a["type"].tolist()
     todo = np.flatnonzero(user & ~annotated)
     if len(todo):
         ex = extractor_for(ctx.corpus)
-        for t, u in zip(todo.tolist(), ct["text"].to_numpy(dtype=object)[todo].tolist()):
+        for t, u in zip(todo.tolist(), ctx.context_column("text")[todo].tolist()):
             for w, ty in ex.extract(u if isinstance(u, str) else ""):  # (memoised per text)
                 turn.append(t)
                 text.append(w)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from features.extractors.interactive import row_codes
+from features.frames import id_positions, row_codes
 from features.registry import KindParams, OutputColumn, register
 
 # The 14 profile fields kept for ranking (E-ConvRec keeps 14 of 20). Left out: province (too
@@ -138,16 +138,6 @@ class PriceParams(KindParams):
     budget_field: str = "avg_pay_monthly"
 
 
-def id_positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Position of each ``wanted`` id (a column or array) in the unique ``ids`` (an object array; -1
-    where absent): each distinct wanted id looked up once in a dict. On a request's 31 item ids a pandas index
-    (``features.frames.positions``: its hash engine built each call) costs 40-100 us, this 4 us.
-    A local helper: features/frames.py belongs to the serving work."""
-    code, distinct = pd.factorize(wanted, use_na_sentinel=False)
-    where = {v: i for i, v in enumerate(ids.tolist())}
-    return np.fromiter((where.get(v, -1) for v in distinct.tolist()), np.int64, len(distinct))[code]
-
-
 def row_prices(rows: pd.DataFrame, ctx) -> np.ndarray:
     """Price of each row's candidate (NaN for an item without a record): each distinct candidate
     looked up once, memoised for the latest ``rows`` object of the context (``price`` and
@@ -155,9 +145,8 @@ def row_prices(rows: pd.DataFrame, ctx) -> np.ndarray:
     slot = ctx.memo("bf.row_prices", dict)
     if slot.get("rows") is not rows:
         codes = row_codes(rows, ctx)
-        items = ctx.corpus.items
-        at = id_positions(items["item_id"].to_numpy(object), np.asarray(codes.items, dtype=object))
-        slot.update(rows=rows, prices=_gather(items["price"].to_numpy(float), at)[codes.item])
+        at = id_positions(ctx.column("items", "item_id"), codes.items)
+        slot.update(rows=rows, prices=_gather(ctx.corpus.items["price"].to_numpy(float), at)[codes.item])
     return slot["prices"]
 
 

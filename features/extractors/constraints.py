@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.extractors.basic import id_positions, row_prices
+from features.extractors.basic import row_prices
 from features.extractors.feedback import turns_before_sample
-from features.extractors.interactive import row_codes
+from features.frames import id_positions, row_codes
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 
@@ -72,12 +72,12 @@ def _per_sample(ctx) -> _PerSample:
     samples = ctx.corpus.samples
     ids = samples["sample_id"].to_numpy(object)
     n = len(ids) + 1  # the last entry: a sample not in the corpus
-    pref = ctx.preferences
-    at = id_positions(ids, pref["sample_id"].to_numpy(object))
-    code, text_bound, text_cheaper, text_expensive = _text_matches(pref["text"].to_numpy(object))
-    said = (at >= 0) & (code >= 0)
+    words = ctx.preference_words  # (the rows of ctx.preferences, without the table)
+    at = ctx.context_rows[1][words.turn]  # each word's sample
+    code, text_bound, text_cheaper, text_expensive = _text_matches(words.text)
+    said = code >= 0
     at, code = at[said], code[said]
-    kind = pref["type"].to_numpy(object)[said]
+    kind = words.type[said]
     comp, neg = kind == "comparative", kind == "negative"
     stated = comp & ~np.isnan(text_bound[code])
     bound = np.full(n, np.inf)
@@ -135,7 +135,7 @@ def price_constraint(rows: pd.DataFrame, ctx, p: ConstraintParams, state: dict) 
     price = row_prices(rows, ctx)
     # per-sample values looked up once per sample, then spread over its rows by integer code
     codes = row_codes(rows, ctx)
-    at = id_positions(per.ids, np.asarray(codes.samples, dtype=object))[codes.sample]  # -1: the last entry
+    at = id_positions(per.ids, codes.samples)[codes.sample]  # -1: the last entry
     bound, cheaper, expensive, ref = per.bound[at], per.cheaper[at], per.expensive[at], per.ref_price[at]
     median = _group_median(price, codes.sample)
     with np.errstate(divide="ignore", invalid="ignore"):

