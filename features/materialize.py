@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from core.table import FeatureTable
 from features.spec import FeatureEntry, FeatureSpec
 from features.text import lexicon_from_items
 from core.corpus import Corpus
+from core.corpus.columns import frame_of
 
 STATE_FILE = "state.json"
 
@@ -79,6 +81,28 @@ def _ids_matrix(col: pd.Series, maxlen: int) -> np.ndarray:
         r = np.repeat(np.arange(len(col)), lens)
         c = np.concatenate([np.arange(l) for l in lens if l])
         out[r, c] = np.concatenate(flat)
+    return out
+
+
+def _float_values(col: pd.Series) -> np.ndarray:
+    """``pd.to_numeric(col, errors="coerce")`` as float64; numpy numbers (which to_numeric returns as
+    they are) converted at once, a tenth of its time on a request's 31 rows."""
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf":
+        return col.to_numpy(np.float64)
+    return pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+
+
+def raw_columns(frames: Iterable[pd.DataFrame]) -> dict[str, np.ndarray]:
+    """The columns of ``raw_part`` frames side by side (those of ``pd.concat(frames, axis=1)``) as
+    arrays by name, for ``encode``: a frame of one numpy dtype (a feature's float outputs) gives
+    them as the rows of its one block, without building the concatenated frame (~0.5 ms a request)."""
+    out: dict[str, np.ndarray] = {}
+    for df in frames:
+        dtypes = set(df.dtypes)
+        if len(dtypes) == 1 and isinstance(next(iter(dtypes)), np.dtype):
+            out.update(zip(df.columns, df.to_numpy().T))
+        else:
+            out.update((c, df[c].to_numpy()) for c in df.columns)
     return out
 
 
@@ -129,11 +153,11 @@ class FeaturePipeline:
                 mat = _ids_matrix(df[o.key], o.maxlen)
                 cols.update({f"{col}[{j}]": mat[:, j] for j in range(o.maxlen)})
             elif o.kind == "numeric":
-                cols[col] = pd.to_numeric(df[o.key], errors="coerce").to_numpy(np.float64)
+                cols[col] = _float_values(df[o.key])
             else:
                 v = df[o.key]
                 cols[col] = v.where(v.isna(), v.astype(str)).to_numpy(dtype=object)
-        return pd.DataFrame(cols)
+        return frame_of(cols)
 
     def raw(self, corpus: Corpus, entries: list[FeatureEntry] | None = None, use_cache: bool = True) -> pd.DataFrame:
         """Raw feature columns for every candidate row, from the parquet cache where possible."""
@@ -203,9 +227,11 @@ class FeaturePipeline:
         raw = last[1] if use_cache and last and last[0] == corpus.fingerprint() else self.raw(corpus, use_cache=use_cache)
         return FeatureTable(corpus.candidate_rows(), self.encode(raw))
 
-    def encode(self, raw: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Raw columns (of any set of rows) through the fitted encoders: the ranker-ready arrays."""
-        arrays: dict[str, np.ndarray] = {}
+    def encode(self, raw: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Raw columns (of any set of rows; a frame, or arrays by column name as ``raw_columns``
+        gives them) through the fitted encoders: the ranker-ready arrays."""
+        arrays: dict[str, np.ndarray | None] = {}
+        numeric: dict[str, dict] = {}  # numeric column -> its encoder: all scaled at once below
         for entry in self.spec.features:
             enc = self.state["features"][entry.name]["encoders"]
             for o in self.outputs(entry):
@@ -213,10 +239,14 @@ class FeaturePipeline:
                 if o.kind == "categorical":
                     arrays[col] = _apply_vocab(raw[col], enc[col])
                 elif o.kind == "numeric":
-                    arrays[col] = _apply_numeric(raw[col].to_numpy(np.float64), enc[col])
+                    arrays[col] = None  # (keeps the column order)
+                    numeric[col] = enc[col]
                 else:
-                    block = raw[[f"{col}[{j}]" for j in range(o.maxlen)]].to_numpy(np.int32)
+                    block = np.stack([np.asarray(raw[f"{col}[{j}]"], np.int32) for j in range(o.maxlen)], axis=1)
                     arrays[col] = np.where((block < 0) | (block >= enc[col]["vocab_size"]), OOV_ID, block).astype(np.int32)
+        if numeric:
+            scaled = _apply_numeric_columns([np.asarray(raw[col], np.float64) for col in numeric], list(numeric.values()))
+            arrays.update(zip(numeric, scaled))
         return arrays
 
     def fit_transform(self, corpus: Corpus) -> FeatureTable:
@@ -283,7 +313,8 @@ def _vocab_from_counts(counts: pd.Series, max_vocab: int, min_count: int) -> dic
     return {"values": [str(v) for v, _ in order]}
 
 
-def _apply_vocab(values: pd.Series, enc: dict) -> np.ndarray:
+def _apply_vocab(values: pd.Series | np.ndarray, enc: dict) -> np.ndarray:
+    values = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
     index = pd.Index(enc["values"])
     ids = index.get_indexer(values.astype(object).where(values.notna(), None)) + 2
     ids[ids == 1] = OOV_ID  # get_indexer's -1 (unseen) + 2
@@ -310,13 +341,38 @@ def _fit_numeric(x: np.ndarray, transform: str, fill: float, clip: bool = True) 
 
 
 def _apply_numeric(x: np.ndarray, enc: dict) -> np.ndarray:
-    t = enc["transform"]
-    v = _pre(x, t)
-    if "clip" in enc:
-        v = np.clip(v, *enc["clip"])  # NaN stays NaN (filled below)
-    if t in ("standard", "log1p"):
-        v = (v - enc["mean"]) / enc["std"]
-    elif t == "minmax":
-        v = (v - enc["min"]) / (enc["max"] - enc["min"])
-    v = np.where(np.isfinite(v), v, enc["fill"])
-    return v.astype(np.float32)
+    return _apply_numeric_columns([x], [enc])[0]
+
+
+# Rows of the numeric columns scaled per slice: a (columns, rows) float64 block that stays in cache,
+# worked on in place (training encodes millions of rows: 34 columns of 400k rows take 44 ms in
+# slices of 8192 rows, 130 ms in slices of 65536, 47-59 ms one column at a time).
+_NUMERIC_SLICE_ROWS = 8192
+
+
+def _apply_numeric_columns(columns: list[np.ndarray], encs: list[dict]) -> np.ndarray:
+    """Float columns (of one length) through their fitted numeric encoders: a (columns, rows) float32
+    array. Each encoder step once over the columns stacked, elementwise with per-column constants,
+    so the values are those of one column at a time; a request's 30 dialogue-side columns of 31
+    rows take one numpy call per step, not 30 (165 -> 56 us)."""
+    log1p = np.array([e["transform"] == "log1p" for e in encs])
+    lo = np.array([e["clip"][0] if "clip" in e else -np.inf for e in encs])[:, None]  # -inf..inf: no clip
+    hi = np.array([e["clip"][1] if "clip" in e else np.inf for e in encs])[:, None]
+    # (v - shift) / scale: z-scores (standard, log1p), min-max, or unchanged (none: - 0.0 / 1.0 is exact)
+    shift = np.array([e["mean"] if e["transform"] in ("standard", "log1p") else e["min"] if e["transform"] == "minmax"
+                      else 0.0 for e in encs])[:, None]
+    scale = np.array([e["std"] if e["transform"] in ("standard", "log1p") else e["max"] - e["min"]
+                      if e["transform"] == "minmax" else 1.0 for e in encs])[:, None]
+    fill = np.array([e["fill"] for e in encs], np.float64)[:, None]
+    n = len(columns[0]) if columns else 0
+    out = np.empty((len(columns), n), np.float32)
+    for a in range(0, n, _NUMERIC_SLICE_ROWS):
+        v = np.stack([np.asarray(c[a: a + _NUMERIC_SLICE_ROWS], np.float64) for c in columns])
+        if log1p.any():
+            v[log1p] = _pre(v[log1p], "log1p")
+        np.clip(v, lo, hi, out=v)  # NaN stays NaN (filled below)
+        v -= shift
+        v /= scale
+        np.copyto(v, fill, where=~np.isfinite(v))
+        out[:, a: a + _NUMERIC_SLICE_ROWS] = v
+    return out

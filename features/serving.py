@@ -30,7 +30,7 @@ import pandas as pd
 from core.corpus import Corpus
 from core.table import FeatureTable
 from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, keys_of
-from features.materialize import FeaturePipeline
+from features.materialize import FeaturePipeline, raw_columns
 from features.registry import get_kind
 from features.spec import FeatureEntry
 
@@ -149,7 +149,7 @@ class ServingFeatures:
         if not todo.any():
             return
         part = rows[todo]
-        raw = pd.concat([self.pipeline.raw_part(ctx, part, e) for e in entries], axis=1)
+        raw = raw_columns(self.pipeline.raw_part(ctx, part, e) for e in entries)
         store.add(list(keys[todo]), self._encoders[id(entries)].encode(raw))
 
     # -- a whole request corpus ------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class ServingFeatures:
                     pos = store.positions(keys)
                 arrays.update(store.take(pos[codes]))
         if self.dialogue_entries:
-            raw = pd.concat([self.pipeline.raw_part(ctx, rows, e) for e in self.dialogue_entries], axis=1)
+            raw = raw_columns(self.pipeline.raw_part(ctx, rows, e) for e in self.dialogue_entries)
             arrays.update(self._encoders[id(self.dialogue_entries)].encode(raw))
         return FeatureTable(rows, arrays)
 

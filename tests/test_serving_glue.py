@@ -1,0 +1,98 @@
+"""The glue between a serving call's extractors and its ranker arrays: raw columns as arrays
+(``raw_columns``), the numeric encoders over stacked columns, frames built from column arrays
+(``frame_of``); each must give exactly what the pandas path it replaces gives."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import features.materialize as mat
+from core.corpus.columns import frame_of
+from features.materialize import (_apply_numeric, _apply_numeric_columns, _apply_vocab, _float_values, _fit_numeric,
+                                  raw_columns)
+
+
+def _same_frame(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got.dtypes) == list(want.dtypes)
+    assert got.columns.dtype == want.columns.dtype and type(got.index) is type(want.index)
+
+
+def test_frame_of_is_the_constructor_on_arrays():
+    cols = {"id": pd.array(["a", None, "c"], dtype=pd.StringDtype(na_value=np.nan)),
+            "n": np.array([1, 2, 3], np.int64), "x": np.array([0.5, np.nan, 2.0]), "y": np.array([1.0, 2.0, 3.0]),
+            "pos": np.array([0, 1, 2], np.int32), "ok": np.array([True, False, True]),
+            "rec": pd.array([True, None, False], dtype="boolean"),
+            "lists": pd.Series([["a"], None, ["b", "c"]], dtype=object)}
+    _same_frame(frame_of(cols), pd.DataFrame(cols))
+    assert frame_of(cols)._mgr.nblocks == pd.DataFrame(cols)._mgr.nblocks  # float64 x, y in one block
+    # an object ndarray is left to the constructor, which makes strings a str column
+    strings = {"s": np.array(["a", None], dtype=object), "v": np.array([1.0, 2.0])}
+    assert str(frame_of(strings)["s"].dtype) == "str"
+    _same_frame(frame_of(strings), pd.DataFrame(strings))
+    empty = {"a": np.array([], np.int64), "b": pd.array([], dtype=pd.StringDtype(na_value=np.nan))}
+    _same_frame(frame_of(empty), pd.DataFrame(empty))
+    with pytest.raises(ValueError):
+        frame_of({"a": np.arange(2), "b": np.arange(3)})
+
+
+def test_float_values_is_to_numeric():
+    for s in [pd.Series([1.5, np.nan, np.inf]), pd.Series([1, 2], dtype=np.int64), pd.Series([True, False]),
+              pd.Series([1.5, 2.5], dtype=np.float32), pd.Series(["1.5", "x", None], dtype=object),
+              pd.Series([1.0, None], dtype="Float64"), pd.Series([1, None], dtype="Int64")]:
+        want = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
+        got = _float_values(s)
+        assert got.dtype == np.float64 and np.array_equal(got, want, equal_nan=True)
+
+
+def _one_column(x: np.ndarray, enc: dict) -> np.ndarray:
+    """The per-column encoder as it was written before the stacked one (the reference)."""
+    t = enc["transform"]
+    v = np.sign(x) * np.log1p(np.abs(x)) if t == "log1p" else x
+    if "clip" in enc:
+        v = np.clip(v, *enc["clip"])
+    if t in ("standard", "log1p"):
+        v = (v - enc["mean"]) / enc["std"]
+    elif t == "minmax":
+        v = (v - enc["min"]) / (enc["max"] - enc["min"])
+    return np.where(np.isfinite(v), v, enc["fill"]).astype(np.float32)
+
+
+def test_numeric_columns_are_each_columns_encoder(monkeypatch):
+    rng = np.random.default_rng(3)
+    train = rng.normal(5, 3, 500)
+    encs = [_fit_numeric(train, t, fill, clip) for t in ("standard", "log1p", "minmax", "none")
+            for fill, clip in ((0.0, True), (-1.0, False))]
+    cols = []
+    for _ in encs:
+        x = rng.normal(5, 6, 50)
+        x[rng.random(50) < 0.2] = np.nan
+        x[:4] = [np.inf, -np.inf, -0.0, 1e30]
+        cols.append(x)
+    want = [_one_column(x, e) for x, e in zip(cols, encs)]
+    for slice_rows in (8192, 7):  # one slice, and slices that cut the rows
+        monkeypatch.setattr(mat, "_NUMERIC_SLICE_ROWS", slice_rows)
+        got = _apply_numeric_columns(cols, encs)
+        assert got.shape == (len(encs), 50) and got.dtype == np.float32
+        for g, w in zip(got, want):
+            assert np.array_equal(g.view(np.uint32), w.view(np.uint32))  # bit for bit (-0.0 included)
+    # by hand: mean 2, std 2, clip [0, 10], fill 7
+    enc = {"transform": "standard", "mean": 2.0, "std": 2.0, "min": 0.0, "max": 10.0, "fill": 7.0, "clip": [0.0, 10.0]}
+    assert _apply_numeric(np.array([4.0, -5.0, 30.0, np.nan]), enc).tolist() == [1.0, -1.0, 4.0, 7.0]
+    assert _apply_numeric_columns([], []).shape == (0, 0)
+
+
+def test_raw_columns_and_encode_of_arrays_are_those_of_the_frame():
+    frames = [pd.DataFrame({"f": [1.0, np.nan, 3.0], "f__b": [0.0, 1.0, 2.0]}),
+              pd.DataFrame({"c": pd.array(["x", None, "y"], dtype=pd.StringDtype(na_value=np.nan))}),
+              pd.DataFrame({"s[0]": np.array([1, 0, 2], np.int32), "s[1]": np.array([3, 4, 0], np.int32)}),
+              pd.DataFrame({"o": np.array(["u", "v", None], dtype=object), "g": [1.0, 2.0, 3.0]})]
+    whole = pd.concat(frames, axis=1)
+    cols = raw_columns(frames)
+    assert list(cols) == list(whole.columns)
+    for c, v in cols.items():
+        assert isinstance(v, np.ndarray) and v.dtype == whole[c].to_numpy().dtype
+        assert np.array_equal(v, whole[c].to_numpy(), equal_nan=v.dtype != object) or \
+            [x if isinstance(x, str) else None for x in v] == [x if isinstance(x, str) else None for x in whole[c]]
+    enc = {"values": ["y", "x"]}
+    assert _apply_vocab(cols["c"], enc).tolist() == _apply_vocab(whole["c"], enc).tolist() == [3, 0, 2]
+    assert _apply_vocab(cols["o"], {"values": ["v"]}).tolist() == [1, 2, 0]  # OOV, known, missing
