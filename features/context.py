@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.encoders import embedding_cache
-from features.frames import join_positions
+from features.frames import turns_before_sample
 from features.text import Tokenizer, tokenizer_for_lexicon
 from core.corpus import Corpus
 from core.io import atomic_dir
@@ -79,13 +79,10 @@ class FeatureContext:
     # -- dialogue context --------------------------------------------------------------------------
     def before_sample(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Positions ``(row of table, row of corpus.samples)`` pairing each row of a per-turn table
-        (``session_id``, ``turn_idx``) with every sample of its session whose recommendation turn
-        comes after it: what each sample's dialogue context holds. In ``table`` order, then sample
-        order, as an inner join would give (integer positions: a request's join costs milliseconds)."""
-        samples = self.corpus.samples
-        ti, si = join_positions(table["session_id"], samples["session_id"])
-        before = table["turn_idx"].to_numpy(np.int64)[ti] < samples["turn"].to_numpy(np.int64)[si]
-        return ti[before], si[before]
+        (``session_id``, ``turn_idx``) with every sample of its session whose recommendation turn comes
+        after it: what each sample's dialogue context holds. In ``table`` order, then sample order, as an
+        inner join would give (integer positions: a request's join costs milliseconds)."""
+        return turns_before_sample(self.corpus.samples, table["session_id"], table["turn_idx"].to_numpy(np.int64))
 
     @cached_property
     def context_rows(self) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,10 @@ import pandas as pd
 # ``FeatureContext.memo`` slot of a serving call's ``ItemKeys`` (absent when computing a corpus).
 ITEM_KEYS = "serving.item_keys"
 
+# Up to this many values a column is hashed as Python objects: Arrow's fixed cost per call (~15-25 us)
+# is most of a request's factorize; beyond it Arrow hashes natively (no Python string per value).
+_OBJECT_HASHING_MAX = 2048
+
 
 class ItemKeys:
     """The cache key of each item of a serving call's corpus (``features.serving``: the catalogue id
@@ -83,8 +87,22 @@ def join_positions(left, right) -> tuple[np.ndarray, np.ndarray]:
 
     Integer positions instead of a joined frame: on a scoring request's few rows a pandas merge
     costs 1.5-5 ms, this a tenth of that; the caller gathers only the columns it needs."""
+    if len(left) + len(right) <= _OBJECT_HASHING_MAX:  # both sides coded in one pass of Python hashing
+        codes, _ = pd.factorize(np.concatenate([np.asarray(left, dtype=object), np.asarray(right, dtype=object)]),
+                                use_na_sentinel=False)
+        return join_codes(codes[: len(left)], codes[len(left):])
     r_code, keys = pd.factorize(_values(right), use_na_sentinel=False)  # keys: first seen first
     return join_codes(positions(pd.Index(keys), _values(left)), r_code)
+
+
+def turns_before_sample(samples: pd.DataFrame, session_ids, turn_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(turn, row of samples)`` pairing each turn of a per-turn table (its ``session_ids``, a
+    column or array, and ``turn_idx``) with every sample of its session whose recommendation turn comes
+    after it: what each sample's dialogue context holds. In table order, then sample order, as an
+    inner join would give."""
+    ti, si = join_positions(session_ids, samples["session_id"])
+    before = turn_idx[ti] < samples["turn"].to_numpy(np.int64)[si]
+    return ti[before], si[before]
 
 
 def _values(column):
@@ -102,10 +120,6 @@ def join_codes(l_code: np.ndarray, r_code: np.ndarray) -> tuple[np.ndarray, np.n
     right_pos = by_key[np.repeat(lo, n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)]
     return left_pos, right_pos
 
-
-# Up to this many values a column is hashed as Python objects: Arrow's fixed cost per call (~15-25 us)
-# is most of a request's factorize; beyond it Arrow hashes natively (no Python string per value).
-_OBJECT_HASHING_MAX = 2048
 
 
 def factorize_values(column) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,15 @@
 """features.frames: the integer-position joins and lookups the extractors share, against pandas."""
 import numpy as np
 import pandas as pd
+import pytest
 
+import features.frames as frames
 from features.frames import isin, join_positions, positions
 
 
-def test_join_positions_and_positions_match_pandas():
+@pytest.mark.parametrize("cut", [0, 2048])  # Arrow's / pandas' hashing, Python's (both sides up to the cut)
+def test_join_positions_and_positions_match_pandas(monkeypatch, cut):
+    monkeypatch.setattr(frames, "_OBJECT_HASHING_MAX", cut)
     rng = np.random.default_rng(0)
     vals = np.array(["a", "b", "c", "d", np.nan], dtype=object)
     for _ in range(100):

