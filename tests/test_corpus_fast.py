@@ -1,0 +1,72 @@
+"""The corpus tables built from column arrays (``core.corpus.columns.frame_of``): the dtypes of the
+contract, the frames ``pd.DataFrame`` gives on the same columns, candidate rows that are those of
+the merge they stand for and that own their arrays."""
+import numpy as np
+import pandas as pd
+
+from core.corpus import TABLE_NAMES, Corpus, KnownItems, PROFILE_FIELDS
+from tests.fixtures import tiny_records
+
+DTYPES = {
+    "items": ["str", "str", "str", "str", "float64"],
+    "item_attrs": ["str", "str", "str"],
+    "sessions": ["str", "str", "str"],
+    "turns": ["str", "int64", "str", "str", "str", "boolean", "bool"],
+    "turn_items": ["str", "int64", "str"],
+    "pref_words": ["str", "int64", "str", "str"],
+    "behaviors": ["str", "str", "str", "int64"],
+    "samples": ["str", "str", "str", "int64", "str", "str"],
+    "candidates": ["str", "int32", "str", "int8"],
+}
+
+
+def _users_dtypes(users: pd.DataFrame) -> list[str]:
+    known = ["str"] + ["float64" if f in ("avg_pay_monthly", "membership_years") else
+                       "object" if f == "top3_categories_recent" else "str" for f in PROFILE_FIELDS]
+    return known + ["object"] * (len(users.columns) - len(known))  # unknown profile fields: raw values
+
+
+def _is_constructed(df: pd.DataFrame) -> None:
+    """``df`` is the frame the DataFrame constructor makes of its columns (blocks included)."""
+    again = pd.DataFrame({c: df[c] for c in df.columns})
+    pd.testing.assert_frame_equal(df, again, check_exact=True)
+    assert df._mgr.nblocks == again._mgr.nblocks and df._mgr.is_consolidated()
+    assert isinstance(df.index, pd.RangeIndex) and df.columns.dtype == again.columns.dtype
+
+
+def test_tables_have_the_contract_dtypes_and_are_plain_frames():
+    recs = tiny_records()
+    recs["users"][0]["profile"]["vip"] = True  # an unknown profile field
+    for corpus in (Corpus.from_records(**recs), Corpus.from_records()):  # and all tables empty
+        for name in TABLE_NAMES:
+            df = getattr(corpus, name)
+            want = _users_dtypes(df) if name == "users" else DTYPES[name]
+            assert [str(t) for t in df.dtypes] == want, name
+            _is_constructed(df)
+    users = Corpus.from_records(**recs).users.set_index("user_id")
+    assert users.loc["U1", "top3_categories_recent"] == ["手机", "耳机"] and users.loc["U1", "vip"] is True
+
+
+def test_candidate_rows_are_the_merge_and_own_their_arrays():
+    corpus = Corpus.from_records(**tiny_records())
+    rows = corpus.candidate_rows()
+    merged = corpus.candidates.merge(corpus.samples[["sample_id", "session_id", "user_id", "turn", "split"]],
+                                     on="sample_id", how="left", sort=False)
+    merged.insert(0, "row_id", np.arange(len(merged), dtype=np.int64))
+    pd.testing.assert_frame_equal(rows, merged, check_exact=True)
+    _is_constructed(rows)
+    before = corpus.candidates.copy()
+    rows.loc[0, "item_id"] = "changed"
+    rows.loc[0, "position"] = 99
+    pd.testing.assert_frame_equal(corpus.candidates, before, check_exact=True)
+
+
+def test_known_items_take_is_frame_take():
+    recs = tiny_records()
+    known = KnownItems(recs["items"])
+    rows = np.array([2, 0, 2])
+    items, attrs, n = known.take(rows)
+    pd.testing.assert_frame_equal(items, known.items.take(rows).reset_index(drop=True), check_exact=True)
+    _is_constructed(items)
+    _is_constructed(attrs)
+    assert attrs["item_id"].tolist() == sum(([known.items["item_id"][r]] * k for r, k in zip(rows, n)), [])
