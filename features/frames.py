@@ -122,12 +122,12 @@ def join_codes(l_code: np.ndarray, r_code: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 
-def factorize_values(column) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(column, use_na_sentinel=False)`` with the distinct values as an object array
-    (first seen first; a missing value is one of them)."""
+def factorize_values(column, use_na_sentinel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(column, use_na_sentinel=...)`` with the distinct values as an object array
+    (first seen first; by default a missing value is one of them, else its code is -1)."""
     if len(column) <= _OBJECT_HASHING_MAX:
-        return pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=False)
-    codes, distinct = pd.factorize(column, use_na_sentinel=False)
+        return pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=use_na_sentinel)
+    codes, distinct = pd.factorize(column, use_na_sentinel=use_na_sentinel)
     return codes, np.asarray(distinct, dtype=object)
 
 

