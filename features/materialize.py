@@ -98,8 +98,8 @@ def raw_columns(frames: Iterable[pd.DataFrame]) -> dict[str, np.ndarray]:
     them as the rows of its one block, without building the concatenated frame (~0.5 ms a request)."""
     out: dict[str, np.ndarray] = {}
     for df in frames:
-        dtypes = set(df.dtypes)
-        if len(dtypes) == 1 and isinstance(next(iter(dtypes)), np.dtype):
+        blocks = df._mgr.blocks  # (one numpy block: one dtype; asking ``df.dtypes`` costs 15 us a frame)
+        if len(blocks) == 1 and isinstance(blocks[0].values, np.ndarray):
             out.update(zip(df.columns, df.to_numpy().T))
         else:
             out.update((c, df[c].to_numpy()) for c in df.columns)
