@@ -93,3 +93,13 @@ def test_row_codes_are_shared_by_the_kinds_of_a_call(tmp_path):
     again = row_codes(rows.copy(), ctx)  # another rows object: coded again, the same codes
     assert again is not codes and all(np.array_equal(getattr(again, f), getattr(RowCodes.of(rows), f))
                                       for f in ("sample", "samples", "item", "items"))
+
+
+def test_numeric_frame_is_the_dict_frame_as_floats():
+    index = pd.RangeIndex(5, 8)
+    cols = {"": np.array([0.5, np.nan, -1.0]), "flag": np.array([True, False, True]), "n": np.array([1, 2, 3])}
+    got = frames.numeric_frame(cols, index)
+    pd.testing.assert_frame_equal(got, pd.DataFrame(cols, index=index).astype(np.float64), check_exact=True)
+    assert len(got._mgr.blocks) == 1  # one float64 block: serving reads the columns as its rows
+    empty = frames.numeric_frame({"a": np.zeros(0), "b": np.zeros(0)}, pd.RangeIndex(0))
+    assert empty.shape == (0, 2) and list(empty.dtypes) == [np.float64, np.float64]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from features.frames import id_positions, row_codes
+from features.frames import id_positions, numeric_frame, row_codes
 from features.registry import KindParams, OutputColumn, register
 
 # The 14 profile fields kept for ranking (E-ConvRec keeps 14 of 20). Left out: province (too
@@ -173,7 +173,7 @@ def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
     else:
         budget = np.full(len(rows), np.nan)
     ratio = np.log((price + 1.0) / (np.maximum(budget, 0) + 1.0))
-    return pd.DataFrame({"": price, "to_budget": ratio}, index=rows.index)
+    return numeric_frame({"": price, "to_budget": ratio}, rows.index)
 
 
 # -- behaviour statistics ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.extractors.basic import row_prices
-from features.frames import id_positions, row_codes, turns_before_sample
+from features.frames import id_positions, numeric_frame, row_codes, turns_before_sample
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 
@@ -149,4 +149,4 @@ def price_constraint(rows: pd.DataFrame, ctx, p: ConstraintParams, state: dict) 
         "too_expensive": np.where(expensive & np.isfinite(to_median), to_median, 0.0),
     }
     out["has_constraint"] = (has_bound | cheaper | expensive).astype(float)
-    return pd.DataFrame(out, index=rows.index)
+    return numeric_frame(out, rows.index)

