@@ -66,9 +66,14 @@ class FeatureTable:
         return space
 
     def X(self, space: FeatureSpace | None = None, split: str | None = None) -> dict[str, np.ndarray]:
-        """The arrays of ``space``'s fields (default: the table's own space), optionally of one split."""
+        """The arrays of ``space``'s fields (default: the table's own space), optionally of one split
+        (copies); without a split, the table's own arrays (not copied: a request's few rows are
+        scored straight from them)."""
+        fields = self._space(space).fields
+        if split is None:
+            return {f.name: self.arrays[f.name] for f in fields}
         m = self.mask(split)
-        return {f.name: self.arrays[f.name][m] for f in self._space(space).fields}
+        return {f.name: self.arrays[f.name][m] for f in fields}
 
     def part(self, split: str, space: FeatureSpace | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """``(X, labels, groups)`` of one split: the arguments of ``Ranker.fit``/``evaluate``."""

@@ -323,17 +323,17 @@ class CompiledModel:
         """Click probabilities, float32 of shape ``(n,)``, like ``ranker.predict``."""
         if not self._fns:  # not a Keras ranker (e.g. GBDT): its own predict
             return np.asarray(self.ranker.predict(X), np.float32)
-        packed = self._pack(self.space, X)
-        n = len(next(iter(packed.values())))
-        out = np.empty(n, np.float32)
+        n = len(next(iter(X.values()), ()))
         top = self.SIZES[-1]
+        # Calls of ``top`` rows, then one of the smallest size holding the rest: packed once, already
+        # padded with zero rows to the sum of the calls' sizes, each call a slice of it.
+        last = next(z for z in self.SIZES if z >= n % top) if n % top else 0
+        packed = self._pack(self.space, X, n - n % top + last)
+        out = np.empty(n, np.float32)
         for s in range(0, n, top):
             m = min(top, n - s)
-            size = next(z for z in self.SIZES if z >= m)
-            batch = {k: v[s: s + m] for k, v in packed.items()}
-            if m < size:
-                batch = {k: np.concatenate([v, np.zeros((size - m,) + v.shape[1:], v.dtype)]) for k, v in batch.items()}
-            out[s: s + m] = self._call(batch, size)[:m]
+            size = top if m == top else last
+            out[s: s + m] = self._call({k: v[s: s + size] for k, v in packed.items()}, size)[:m]
         return out
 
 

@@ -44,24 +44,66 @@ def packed_keys(space: FeatureSpace) -> list[str]:
     return keys + seq
 
 
-def pack(space: FeatureSpace, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate ``X`` against ``space`` and pack it (see module docstring). Returns numpy arrays."""
-    n = space.validate(X)
+def _checked_rows(space: FeatureSpace, X: Mapping[str, np.ndarray]) -> int | None:
+    """``space.validate``'s checks but the id ranges, done without touching the values: the rows of
+    ``X`` if its keys are the space's names and each value is a numpy array of its field's dtype kind
+    and per-row shape, all of one length, categorical ids at most 32 bits wide (so that their range
+    can be checked once the int32 matrix is packed); None otherwise (``space.validate`` then names
+    the problem, or checks what this does not)."""
+    if len(X) != len(space.fields):
+        return None
+    n = None
+    for f in space.fields:
+        a = X.get(f.name)
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[1:] != f.shape or (n is not None and len(a) != n):
+            return None
+        kind = a.dtype.kind
+        if (kind != "f") if f.kind == "dense" else (kind not in "iu" or a.dtype.itemsize > 4):
+            return None
+        n = len(a)
+    return n or 0
+
+
+def pack(space: FeatureSpace, X: Mapping[str, np.ndarray], rows: int | None = None) -> dict[str, np.ndarray]:
+    """Validate ``X`` against ``space`` and pack it (see module docstring). Returns numpy arrays.
+
+    ``rows``: the length of every packed array (at least ``X``'s rows), the rows past ``X``'s zeros
+    (a model's padded batch, packed without a second copy)."""
+    n = _checked_rows(space, X)
+    check_ids = n is not None and n > 0  # (else space.validate checks them all now)
+    if n is None:
+        n = space.validate(X)
+    if rows is None:
+        rows = n
+    elif rows < n:
+        raise ValueError(f"cannot pack {n} rows into {rows}")
     out: dict[str, np.ndarray] = {}
     if space.categorical:
-        cat = np.empty((n, len(space.categorical)), np.int32)
+        cat = (np.empty if rows == n else np.zeros)((rows, len(space.categorical)), np.int32)
         for j, f in enumerate(space.categorical):
-            cat[:, j] = X[f.name]
+            cat[:n, j] = X[f.name]
+        # Every field's id range at once (int32 holds any id of at most 32 bits, a uint32 one past
+        # its range as a negative); one out of range: space.validate names its field.
+        vocab = np.array([f.vocab_size for f in space.categorical])
+        if check_ids and (cat[:n].min() < 0 or (cat[:n].max(axis=0) >= vocab).any()):
+            space.validate(X)
         out[CAT] = cat
     if space.dense:
-        dense = np.empty((n, space.dense_width), np.float32)
+        dense = (np.empty if rows == n else np.zeros)((rows, space.dense_width), np.float32)
         j = 0
         for f in space.dense:
-            dense[:, j: j + f.dim] = np.asarray(X[f.name], np.float32).reshape(n, f.dim)
+            dense[:n, j: j + f.dim] = np.asarray(X[f.name], np.float32).reshape(n, f.dim)
             j += f.dim
         out[DENSE] = dense
     for f in space.sequence:
-        out[seq_key(f.name)] = np.ascontiguousarray(X[f.name], dtype=np.int32)
+        a = np.asarray(X[f.name])
+        if check_ids and (a.min() < 0 or a.max() >= f.vocab_size):
+            space.validate(X)
+        if rows == n:
+            out[seq_key(f.name)] = np.ascontiguousarray(a, dtype=np.int32)
+        else:
+            out[seq_key(f.name)] = np.zeros((rows,) + a.shape[1:], np.int32)
+            out[seq_key(f.name)][:n] = a
     return out
 
 

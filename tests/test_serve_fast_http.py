@@ -1,0 +1,120 @@
+"""The lone request's path through the service: packing straight into the padded model batch
+(``rankers.inputs.pack(rows=...)``, ``CompiledModel.predict``), the table's arrays scored without a
+copy (``FeatureTable.X``)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.space import FeatureInputError, FeatureSpace, Field
+from core.table import FeatureTable
+from rankers import inputs as rin
+
+SPACE = FeatureSpace([Field("a", "categorical", vocab_size=5), Field("x", "dense"),
+                      Field("b", "categorical", vocab_size=3), Field("v", "dense", dim=2),
+                      Field("s", "sequence", vocab_size=4, dim=3)])
+
+
+def features(n=2):
+    X = {"a": np.array([4, 0], np.int32), "x": np.array([0.5, -1.0], np.float32), "b": np.array([1, 2], np.int16),
+         "v": np.array([[1, 2], [3, 4]], np.float64), "s": np.array([[1, 2, 3], [0, 0, 1]], np.int32)}
+    return {k: v[:n] for k, v in X.items()}
+
+
+def test_pack_by_hand():
+    p = rin.pack(SPACE, features())
+    assert p["cat"].dtype == np.int32 and p["cat"].tolist() == [[4, 1], [0, 2]]
+    assert p["dense"].dtype == np.float32 and p["dense"].tolist() == [[0.5, 1, 2], [-1, 3, 4]]
+    assert p["seq_s"].dtype == np.int32 and p["seq_s"].tolist() == [[1, 2, 3], [0, 0, 1]]
+
+
+def test_pack_into_padded_rows():
+    p = rin.pack(SPACE, features(), rows=4)
+    assert p["cat"].tolist() == [[4, 1], [0, 2], [0, 0], [0, 0]]
+    assert p["dense"].tolist() == [[0.5, 1, 2], [-1, 3, 4], [0, 0, 0], [0, 0, 0]]
+    assert p["seq_s"].tolist() == [[1, 2, 3], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+    assert {k: v.shape[0] for k, v in rin.pack(SPACE, features(0), rows=32).items()} == {"cat": 32, "dense": 32,
+                                                                                         "seq_s": 32}
+    with pytest.raises(ValueError, match="cannot pack 2 rows into 1"):
+        rin.pack(SPACE, features(), rows=1)
+
+
+@pytest.mark.parametrize("change", [
+    {"a": np.array([4, 5], np.int32)},                  # past the vocabulary (checked on the packed matrix)
+    {"b": np.array([-1, 2], np.int16)},                 # negative
+    {"a": np.array([2 ** 32 + 1, 0], np.int64)},         # would be 1 once cast to int32: checked before
+    {"a": np.array([2 ** 32 - 1, 0], np.uint32)},        # -1 once cast to int32
+    {"s": np.array([[1, 2, 4], [0, 0, 1]], np.int32)},  # a sequence id past its vocabulary
+    {"a": np.array([1.0, 2.0])},                        # not ids
+    {"x": np.array([1, 2], np.int32)},                  # dense of ints
+    {"v": np.array([1.0, 2.0])},                        # wrong per-row shape
+    {"x": np.array([0.5, 1.0, 2.0], np.float32)},       # wrong length
+    {"extra": np.zeros(2)},
+])
+def test_pack_refuses_what_validate_refuses_with_its_message(change):
+    X = {**features(), **change}
+    with pytest.raises(FeatureInputError) as want:
+        SPACE.validate(X)
+    with pytest.raises(FeatureInputError) as got:
+        rin.pack(SPACE, X)
+    assert str(got.value) == str(want.value)
+
+
+def test_pack_names_a_missing_field():
+    with pytest.raises(FeatureInputError, match="'b'.*missing"):
+        rin.pack(SPACE, {k: v for k, v in features().items() if k != "b"})
+
+
+def test_pack_takes_lists_and_wide_ids_through_validate():
+    X = {**features(), "a": [4, 0], "b": np.array([1, 2], np.int64)}
+    assert rin.pack(SPACE, X)["cat"].tolist() == [[4, 1], [0, 2]]
+
+
+def test_X_without_a_split_is_the_tables_arrays_and_with_one_a_copy():
+    space = FeatureSpace([Field("a", "categorical", vocab_size=5), Field("x", "dense")])
+    arrays = {"a": np.array([1, 2, 3], np.int32), "x": np.array([0.1, 0.2, 0.3], np.float32), "unused": np.zeros(3)}
+    rows = pd.DataFrame({"sample_id": ["s", "s", "t"], "label": [1, 0, 1],
+                                           "split": ["train", "test", "test"]})
+    t = FeatureTable(rows, arrays, space)
+    X = t.X()
+    assert list(X) == ["a", "x"] and X["a"] is arrays["a"] and X["x"] is arrays["x"]
+    test = t.X(space, "test")
+    assert test["a"].tolist() == [2, 3] and not np.shares_memory(test["a"], arrays["a"])
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    from pipelines.score import CompiledModel
+    from rankers.registry import build
+    from synth.planted import planted_table
+
+    table = planted_table(n_rows=600, vocab_sizes=20, seed=3, interaction_weight=0.5)
+    ranker = build("deepfm", table.space, epochs=1, batch_size=256, jit_compile=False, steps_per_execution=1)
+    ranker.fit(*table.part("train")[:2])
+    model = CompiledModel(ranker)
+    model.warm_up()
+    return model, table
+
+
+def padded_call_of_each_chunk(model, X):
+    """``CompiledModel.predict`` as it was: pack all rows, each chunk of at most the largest size
+    concatenated with zero rows up to its size."""
+    packed = rin.pack(model.space, X)
+    n = len(next(iter(packed.values())))
+    out, top = np.empty(n, np.float32), model.SIZES[-1]
+    for s in range(0, n, top):
+        m = min(top, n - s)
+        size = next(z for z in model.SIZES if z >= m)
+        batch = {k: np.concatenate([v[s: s + m], np.zeros((size - m,) + v.shape[1:], v.dtype)])
+                 for k, v in packed.items()}
+        out[s: s + m] = model._call(batch, size)[:m]
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 31, 32, 33, 2048, 2048 + 40, 2 * 2048])
+def test_compiled_predict_equals_padding_each_chunk(compiled, n):
+    model, table = compiled
+    reps = -(-n // table.n_rows) or 1
+    X = {k: np.concatenate([v] * reps)[:n] for k, v in table.X().items()}
+    got = model.predict(X)
+    assert got.dtype == np.float32 and got.shape == (n,)
+    assert np.array_equal(got, padded_call_of_each_chunk(model, X))
