@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.encoders import embedding_cache
-from features.frames import turns_before_sample
+from features.frames import factorize_values, turns_before_sample
 from features.text import Tokenizer, tokenizer_for_lexicon
 from core.corpus import Corpus
 from core.io import atomic_dir
@@ -81,8 +81,14 @@ class FeatureContext:
         """Positions ``(row of table, row of corpus.samples)`` pairing each row of a per-turn table
         (``session_id``, ``turn_idx``) with every sample of its session whose recommendation turn comes
         after it: what each sample's dialogue context holds. In ``table`` order, then sample order, as an
-        inner join would give (integer positions: a request's join costs milliseconds)."""
-        return turns_before_sample(self.corpus.samples, table["session_id"], table["turn_idx"].to_numpy(np.int64))
+        inner join would give (integer positions: a request's join costs milliseconds). Memoised per
+        table object (the context and mentions, price_constraint's last linked items share a table's)."""
+        slot = self.memo("context.before_sample", dict)
+        hit = slot.get(id(table))
+        if hit is None or hit[0] is not table:  # (the table kept with its pairs: its id is not reused)
+            hit = slot[id(table)] = (table, turns_before_sample(self.corpus.samples, table["session_id"],
+                                                                table["turn_idx"].to_numpy(np.int64)))
+        return hit[1]
 
     @cached_property
     def context_rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -121,8 +127,8 @@ class FeatureContext:
         each distinct (sample, item) pair at its first row, in ``before_sample`` order."""
         linked = self.corpus.turn_items
         ti, si = self.before_sample(linked)
-        sample, _ = pd.factorize(self.corpus.samples["sample_id"], use_na_sentinel=False)
-        item, items = pd.factorize(linked["item_id"], use_na_sentinel=False)
+        sample, _ = factorize_values(self.corpus.samples["sample_id"])
+        item, items = factorize_values(linked["item_id"])
         _, first = np.unique(sample[si].astype(np.int64) * max(len(items), 1) + item[ti], return_index=True)
         first.sort()
         return ti[first], si[first]

@@ -103,3 +103,17 @@ def test_numeric_frame_is_the_dict_frame_as_floats():
     assert len(got._mgr.blocks) == 1  # one float64 block: serving reads the columns as its rows
     empty = frames.numeric_frame({"a": np.zeros(0), "b": np.zeros(0)}, pd.RangeIndex(0))
     assert empty.shape == (0, 2) and list(empty.dtypes) == [np.float64, np.float64]
+
+
+def test_before_sample_is_memoised_per_table_object(tmp_path):
+    ctx = _ctx(make_corpus(ITEMS, SESSIONS, SAMPLES), tmp_path)
+    turns = ctx.corpus.turns
+    ti, si = ctx.before_sample(turns)
+    assert ctx.before_sample(turns)[0] is ti  # the same table: its pairs once
+    again = ctx.before_sample(turns.copy())  # another table object: joined again, the same pairs
+    assert again[0] is not ti and again[0].tolist() == ti.tolist() and again[1].tolist() == si.tolist()
+    # X1 (C, turn 3) sees C's turns 0-2; B2 (D, turn 3) D's 0-2; A1 (D, turn 1) D's turn 0
+    pairs = sorted(zip(turns["session_id"].to_numpy()[ti], turns["turn_idx"].to_numpy()[ti],
+                       ctx.corpus.samples["sample_id"].to_numpy()[si]))
+    assert pairs == [("C", 0, "X1"), ("C", 1, "X1"), ("C", 2, "X1"), ("D", 0, "A1"), ("D", 0, "B2"),
+                     ("D", 1, "B2"), ("D", 2, "B2")]

@@ -169,7 +169,7 @@ def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
     if p.budget_field in users.columns:
         # numbers as pd.to_numeric reads them
         budget = pd.to_numeric(users[p.budget_field].to_numpy(), errors="coerce").astype(float)
-        budget = _gather(budget, id_positions(users["user_id"].to_numpy(object), rows["user_id"]))
+        budget = _gather(budget, id_positions(ctx.column("users", "user_id"), rows["user_id"]))
     else:
         budget = np.full(len(rows), np.nan)
     ratio = np.log((price + 1.0) / (np.maximum(budget, 0) + 1.0))

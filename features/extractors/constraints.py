@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.extractors.basic import row_prices
-from features.frames import id_positions, numeric_frame, row_codes, turns_before_sample
+from features.frames import id_positions, numeric_frame, row_codes
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 
@@ -68,8 +68,7 @@ def _text_matches(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _per_sample(ctx) -> _PerSample:
-    samples = ctx.corpus.samples
-    ids = samples["sample_id"].to_numpy(object)
+    ids = ctx.column("samples", "sample_id")
     n = len(ids) + 1  # the last entry: a sample not in the corpus
     words = ctx.preference_words  # (the rows of ctx.preferences, without the table)
     at = ctx.context_rows[1][words.turn]  # each word's sample
@@ -86,17 +85,14 @@ def _per_sample(ctx) -> _PerSample:
     cheaper[at[comp & text_cheaper[code]]] = True
     expensive[at[neg & text_expensive[code]]] = True
     # Price of the item(s) linked in the last linking turn before the recommendation turn.
-    linked = ctx.corpus.turn_items
-    turn_idx = linked["turn_idx"].to_numpy(np.int64)
-    ti, si = turns_before_sample(samples, linked["session_id"].to_numpy(object), turn_idx)
-    turn_idx = turn_idx[ti]
+    ti, si = ctx.before_sample(ctx.corpus.turn_items)
+    turn_idx = ctx.column("turn_items", "turn_idx").astype(np.int64, copy=False)[ti]
     last = np.full(n, -1, np.int64)
     np.maximum.at(last, si, turn_idx)
     in_last = turn_idx == last[si]
     ti, si = ti[in_last], si[in_last]
-    items = ctx.corpus.items
-    item_at = id_positions(items["item_id"].to_numpy(object), linked["item_id"].to_numpy(object)[ti])
-    price = np.where(item_at >= 0, items["price"].to_numpy(float)[item_at], np.nan)
+    item_at = id_positions(ctx.column("items", "item_id"), ctx.column("turn_items", "item_id")[ti])
+    price = np.where(item_at >= 0, ctx.corpus.items["price"].to_numpy(float)[item_at], np.nan)
     known = ~np.isnan(price)
     count = np.bincount(si[known], minlength=n)
     total = np.bincount(si[known], weights=price[known], minlength=n)
