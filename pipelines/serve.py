@@ -11,20 +11,20 @@
 * ``GET /metrics``: Prometheus text (requests and errors by endpoint and status, latency histogram).
 
 Bad input is a 400 with ``{"error", "request_id", "field"}`` (413 for a body over ``--max-body-bytes``),
-never a 500. Scoring runs one call at a time in a worker thread (the feature caches are not
+never a 500. Scoring runs one call at a time in the scorer's own thread (the feature caches are not
 thread-safe; the CPU is the limit anyway), so the event loop keeps accepting and answering health and
-metrics. Calls that arrive while one is being scored are coalesced into the next ``score`` call
-(``RequestBatcher``): a call's cost is mostly fixed (pandas per extractor, one model call), so under
-load the service answers many requests for the price of a few. SIGTERM: uvicorn stops accepting,
-finishes the requests in flight and exits 0.
+metrics. A call on an idle service is scored at once; calls that arrive while one is being scored are
+coalesced into the next ``score`` call (``RequestBatcher``): a call's cost is mostly fixed (pandas per
+extractor, one model call), so under load the service answers many requests for the price of a few.
+SIGTERM: uvicorn stops accepting, finishes the requests in flight and exits 0.
 """
 
 import argparse
 import asyncio
 import json
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -68,12 +68,13 @@ def _identity(req) -> tuple[set, set]:
 class RequestBatcher:
     """Coalesces concurrent ``POST /rank`` calls into single ``score`` calls (dynamic batching).
 
-    One worker task takes the oldest waiting call and every call queued behind it that fits (at most
-    ``max_requests`` requests, no identity clash, see ``_identity``), scores them in one call of
-    ``score_fn`` (run in a thread) and hands each call its slice of the results. Nothing waits for a
-    batch to fill: an idle service scores a lone call at once. If a coalesced call fails, each of its
-    calls is scored alone, so a bad request is answered with its own error and the others' results
-    are unaffected.
+    A call that finds the batcher idle (nothing being scored, nothing queued) is scored at once, by
+    its own coroutine: nothing waits for a batch to fill. Calls that arrive while a score call is in
+    flight queue up; one worker task then takes the oldest waiting call and every call queued behind
+    it that fits (at most ``max_requests`` requests, no identity clash, see ``_identity``), scores
+    them in one call of ``score_fn`` (through ``run_blocking``, in a thread) and hands each call its
+    slice of the results. If a coalesced call fails, each of its calls is scored alone, so a bad
+    request is answered with its own error and the others' results are unaffected.
     """
 
     def __init__(self, score_fn, run_blocking, max_requests: int = DEFAULT_MAX_BATCH, on_batch=None):
@@ -82,6 +83,7 @@ class RequestBatcher:
         self._queue: list[tuple[list, list, asyncio.Future]] = []  # (with ids, as sent, future)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._busy = False  # a score call is in flight (the worker's, or a lone call's own)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._work())
@@ -96,6 +98,18 @@ class RequestBatcher:
 
     async def submit(self, requests: list) -> list:
         """The results of ``score_fn(requests)``, or its exception, raised here."""
+        if not self._busy and not self._queue:
+            # Idle: this call is the batch. Scored from here, without the worker task's two hand-offs
+            # (queue -> worker, worker -> this call's future); calls arriving meanwhile queue up.
+            self._busy = True
+            try:
+                if self.on_batch is not None:
+                    self.on_batch(len(requests))
+                return await self.run_blocking(self.score_fn, requests)
+            finally:
+                self._busy = False
+                if self._queue:
+                    self._wake.set()
         fut = asyncio.get_running_loop().create_future()
         self._queue.append(([_with_id(r, i) for i, r in enumerate(requests)], requests, fut))
         self._wake.set()
@@ -124,26 +138,34 @@ class RequestBatcher:
 
     async def _work(self) -> None:
         while True:
-            if not self._queue:
+            if not self._queue or self._busy:
                 self._wake.clear()
                 await self._wake.wait()
+                continue
             batch = self._take()
             if self.on_batch is not None:
                 self.on_batch(sum(len(reqs) for reqs, _, _ in batch))
-            if len(batch) == 1:
-                await self._answer(*batch[0][1:])
-                continue
+            self._busy = True
             try:
-                results = await self.run_blocking(self.score_fn, [r for reqs, _, _ in batch for r in reqs])
-            except Exception:
-                for _, sent, fut in batch:  # find whose request it was: each call alone, as sent
-                    await self._answer(sent, fut)
-                continue
-            start = 0
-            for reqs, _, fut in batch:
-                if not fut.done():
-                    fut.set_result(results[start: start + len(reqs)])
-                start += len(reqs)
+                await self._score(batch)
+            finally:
+                self._busy = False
+
+    async def _score(self, batch: list[tuple[list, list, asyncio.Future]]) -> None:
+        if len(batch) == 1:
+            await self._answer(*batch[0][1:])
+            return
+        try:
+            results = await self.run_blocking(self.score_fn, [r for reqs, _, _ in batch for r in reqs])
+        except Exception:
+            for _, sent, fut in batch:  # find whose request it was: each call alone, as sent
+                await self._answer(sent, fut)
+            return
+        start = 0
+        for reqs, _, fut in batch:
+            if not fut.done():
+                fut.set_result(results[start: start + len(reqs)])
+            start += len(reqs)
 
     async def _answer(self, reqs: list, fut: asyncio.Future) -> None:
         try:
@@ -162,7 +184,6 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY, max_batch
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-    from starlette.concurrency import run_in_threadpool
 
     from pipelines.score import RequestError
 
@@ -178,21 +199,22 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY, max_batch
     batch_sizes = Histogram("econvrec_batch_requests", "Requests per score call (concurrent calls coalesced)",
                             buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=registry)
     state: dict = {"scorer": None, "batcher": None}
-    lock = threading.Lock()
+    # The scorer's one thread: its calls run one at a time anyway (its caches are not thread-safe),
+    # and a plain executor hands a call over in about a third of the time anyio's thread pool takes.
+    scoring_thread = ThreadPoolExecutor(1, thread_name_prefix="scorer")
 
     def scored(fn, *args):
-        with lock:
-            return fn(*args)
+        return asyncio.get_running_loop().run_in_executor(scoring_thread, fn, *args)
 
     @asynccontextmanager
     async def lifespan(app):
-        state["scorer"] = await run_in_threadpool(scorer_factory)
-        batcher = RequestBatcher(lambda reqs: scored(state["scorer"].score, reqs),
-                                 lambda fn, *a: run_in_threadpool(fn, *a), max_batch, batch_sizes.observe)
+        state["scorer"] = await scored(scorer_factory)
+        batcher = RequestBatcher(state["scorer"].score, scored, max_batch, batch_sizes.observe)
         batcher.start()
         state["batcher"] = batcher
         yield
         await batcher.stop()
+        scoring_thread.shutdown()
 
     app = FastAPI(title="econvrec-rank", lifespan=lifespan)
 
@@ -251,7 +273,7 @@ def create_app(scorer_factory, max_body_bytes: int = DEFAULT_MAX_BODY, max_batch
         items, err = await read_json(request, "items", "items")
         if err is not None:
             return err
-        n, err = await run_scorer("items", run_in_threadpool(scored, state["scorer"].register_items, items))
+        n, err = await run_scorer("items", scored(state["scorer"].register_items, items))
         return err if err is not None else JSONResponse({"registered": n})
 
     @app.get("/healthz")

@@ -1,12 +1,16 @@
 """The lone request's path through the service: packing straight into the padded model batch
 (``rankers.inputs.pack(rows=...)``, ``CompiledModel.predict``), the table's arrays scored without a
-copy (``FeatureTable.X``)."""
+copy (``FeatureTable.X``), and the batcher scoring a call on an idle service from the call itself."""
+import asyncio
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from core.space import FeatureInputError, FeatureSpace, Field
 from core.table import FeatureTable
+from pipelines.serve import RequestBatcher
 from rankers import inputs as rin
 
 SPACE = FeatureSpace([Field("a", "categorical", vocab_size=5), Field("x", "dense"),
@@ -118,3 +122,82 @@ def test_compiled_predict_equals_padding_each_chunk(compiled, n):
     got = model.predict(X)
     assert got.dtype == np.float32 and got.shape == (n,)
     assert np.array_equal(got, padded_call_of_each_chunk(model, X))
+
+
+# -- RequestBatcher: a call on an idle service is scored from the call itself -----------------------------------
+class GatedScorer:
+    """Records its calls (request ids) and the thread of each; holds the first call until ``gate``."""
+
+    def __init__(self):
+        self.calls, self.threads = [], []
+        self.gate, self.started = threading.Event(), threading.Event()
+
+    def score(self, requests):
+        self.calls.append([r["request_id"] for r in requests])
+        self.threads.append(threading.current_thread().name)
+        self.started.set()
+        self.gate.wait(10)
+        if any(r.get("user_id") == "bad" for r in requests):
+            raise ValueError("bad user")
+        return [{"request_id": r["request_id"], "ranking": []} for r in requests]
+
+
+def req(rid, user="u1"):
+    return {"request_id": rid, "user_id": user, "candidates": ["i1"]}
+
+
+def test_an_idle_batcher_scores_a_lone_call_without_its_worker_and_counts_it():
+    s, sizes = GatedScorer(), []
+    s.gate.set()
+
+    async def run():
+        b = RequestBatcher(s.score, asyncio.to_thread, on_batch=sizes.append)  # never started: no worker
+        out = [await b.submit([req("a"), req("b", "u2")]), await b.submit([req("c")])]
+        with pytest.raises(ValueError, match="bad user"):
+            await b.submit([req("x", "bad")])
+        return out, b._busy
+
+    out, busy = asyncio.run(run())
+    assert [[r["request_id"] for r in o] for o in out] == [["a", "b"], ["c"]]
+    assert s.calls == [["a", "b"], ["c"], ["x"]] and sizes == [2, 1, 1] and not busy
+
+
+def test_calls_arriving_while_a_lone_call_is_scored_are_coalesced_after_it():
+    s, sizes = GatedScorer(), []
+
+    async def run():
+        b = RequestBatcher(s.score, asyncio.to_thread, on_batch=sizes.append)
+        b.start()
+        try:
+            head = asyncio.ensure_future(b.submit([req("a")]))
+            await asyncio.to_thread(s.started.wait, 10)
+            rest = [asyncio.ensure_future(b.submit([req(r, u)])) for r, u in (("b", "u2"), ("c", "u3"))]
+            await asyncio.sleep(0.05)
+            assert s.calls == [["a"]]  # the worker waits while the lone call is scored
+            s.gate.set()
+            return await asyncio.gather(head, *rest)
+        finally:
+            await b.stop()
+
+    out = asyncio.run(run())
+    assert s.calls == [["a"], ["b", "c"]] and sizes == [1, 2]
+    assert [o[0]["request_id"] for o in out] == ["a", "b", "c"]
+
+
+def test_a_cancelled_lone_call_leaves_the_batcher_idle():
+    s = GatedScorer()
+
+    async def run():
+        b = RequestBatcher(s.score, asyncio.to_thread)
+        b.start()
+        try:
+            head = asyncio.ensure_future(b.submit([req("a")]))
+            await asyncio.to_thread(s.started.wait, 10)
+            head.cancel()
+            await asyncio.sleep(0)
+            s.gate.set()
+            return await asyncio.wait_for(b.submit([req("b")]), 5)
+        finally:
+            await b.stop()
+
+    assert asyncio.run(run())[0]["request_id"] == "b" and s.calls == [["a"], ["b"]]
