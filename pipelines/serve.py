@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     app = create_app(lambda: load_scorer(args.run, args.model, args.feature_set), args.max_body_bytes)
+    # http="auto": httptools (a dependency) parses requests; pure-Python h11 only where it is missing.
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=30)
     _GracefulServer(config).run()

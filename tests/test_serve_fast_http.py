@@ -201,3 +201,16 @@ def test_a_cancelled_lone_call_leaves_the_batcher_idle():
             await b.stop()
 
     assert asyncio.run(run())[0]["request_id"] == "b" and s.calls == [["a"], ["b"]]
+
+
+def test_uvicorn_parses_http_with_httptools():
+    """httptools is a dependency: uvicorn's default (``http="auto"``) takes it over pure-Python h11."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    async def app(scope, receive, send):
+        pass
+
+    config = uvicorn.Config(app, log_level="warning")
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
