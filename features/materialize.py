@@ -38,7 +38,7 @@ from core.table import FeatureTable
 from features.spec import FeatureEntry, FeatureSpec
 from features.text import lexicon_from_items
 from core.corpus import Corpus
-from core.corpus.columns import frame_of
+from core.corpus.validate import frame_of
 
 STATE_FILE = "state.json"
 
@@ -92,14 +92,30 @@ def _float_values(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
 
 
+def _numpy_dtypes(df: pd.DataFrame) -> list[np.dtype] | None:
+    """The dtypes of ``df``'s blocks when every block is a numpy array, else None (a frame's
+    ``dtypes`` Series costs 15 us; a request asks this of every feature's frame)."""
+    values = [b.values for b in df._mgr.blocks]
+    return [v.dtype for v in values] if all(isinstance(v, np.ndarray) for v in values) else None
+
+
+def _float_frame_columns(df: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """``{c: _float_values(df[c])}`` for a frame of numpy numbers (None for any other frame), from
+    one ``to_numpy`` instead of a Series per column (a feature's outputs on a request's rows)."""
+    dtypes = _numpy_dtypes(df)
+    if dtypes is None or any(t.kind not in "biuf" for t in dtypes) or not df.columns.is_unique:
+        return None
+    return dict(zip(df.columns, df.to_numpy(np.float64).T))
+
+
 def raw_columns(frames: Iterable[pd.DataFrame]) -> dict[str, np.ndarray]:
     """The columns of ``raw_part`` frames side by side (those of ``pd.concat(frames, axis=1)``) as
     arrays by name, for ``encode``: a frame of one numpy dtype (a feature's float outputs) gives
     them as the rows of its one block, without building the concatenated frame (~0.5 ms a request)."""
     out: dict[str, np.ndarray] = {}
     for df in frames:
-        blocks = df._mgr.blocks  # (one numpy block: one dtype; asking ``df.dtypes`` costs 15 us a frame)
-        if len(blocks) == 1 and isinstance(blocks[0].values, np.ndarray):
+        dtypes = _numpy_dtypes(df)
+        if dtypes is not None and len(dtypes) == 1:
             out.update(zip(df.columns, df.to_numpy().T))
         else:
             out.update((c, df[c].to_numpy()) for c in df.columns)
@@ -147,13 +163,14 @@ class FeaturePipeline:
         if missing:
             raise RuntimeError(f"feature '{entry.name}' (kind {entry.kind}) did not produce output(s) {missing}")
         cols = {}
+        floats = _float_frame_columns(df) if all(o.kind == "numeric" for o in outs) else None
         for o in outs:
             col = o.column(entry.name)
             if o.kind == "ids":
                 mat = _ids_matrix(df[o.key], o.maxlen)
                 cols.update({f"{col}[{j}]": mat[:, j] for j in range(o.maxlen)})
             elif o.kind == "numeric":
-                cols[col] = _float_values(df[o.key])
+                cols[col] = floats[o.key] if floats is not None else _float_values(df[o.key])
             else:
                 v = df[o.key]
                 cols[col] = v.where(v.isna(), v.astype(str)).to_numpy(dtype=object)

@@ -1,4 +1,4 @@
-"""The corpus tables built from column arrays (``core.corpus.columns.frame_of``): the dtypes of the
+"""The corpus tables built from column arrays (``core.corpus.validate.frame_of``): the dtypes of the
 contract, the frames ``pd.DataFrame`` gives on the same columns, candidate rows that are those of
 the merge they stand for and that own their arrays."""
 import numpy as np

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 import features.materialize as mat
-from core.corpus.columns import frame_of
-from features.materialize import (_apply_numeric, _apply_numeric_columns, _apply_vocab, _float_values, _fit_numeric,
-                                  raw_columns)
+from core.corpus.validate import frame_of
+from features.materialize import (_apply_numeric, _apply_numeric_columns, _apply_vocab, _float_frame_columns,
+                                  _float_values, _fit_numeric, raw_columns)
 
 
 def _same_frame(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -42,6 +42,20 @@ def test_float_values_is_to_numeric():
         want = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
         got = _float_values(s)
         assert got.dtype == np.float64 and np.array_equal(got, want, equal_nan=True)
+
+
+def test_float_frame_columns_are_each_columns_float_values():
+    idx = pd.Index(["X/a", "X/b"])
+    df = pd.DataFrame({"f": [1.5, np.nan], "i": np.array([3, -2], np.int64), "b": [True, False],
+                       "h": np.array([0.25, 2.0], np.float32), "u": np.array([7, 8], np.uint8)}, index=idx)
+    got = _float_frame_columns(df)
+    assert list(got) == list(df.columns)
+    for c in df.columns:
+        assert got[c].dtype == np.float64 and np.array_equal(got[c], _float_values(df[c]), equal_nan=True)
+    # anything but numpy numbers: None (each column is converted on its own)
+    assert _float_frame_columns(df.assign(s=["1", "x"])) is None
+    assert _float_frame_columns(df.assign(n=pd.array([1, None], dtype="Int64"))) is None
+    assert _float_frame_columns(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])) is None
 
 
 def _one_column(x: np.ndarray, enc: dict) -> np.ndarray:

@@ -10,9 +10,9 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from core.corpus.columns import frame_of
 from core.corpus.records import is_missing
-from core.corpus.validate import SOURCE_TABLES, KnownItems, KnownRecords, RawTable, build_tables, no_gc
+from core.corpus.validate import (SOURCE_TABLES, KnownItems, KnownRecords, RawTable, build_tables, frame_of,
+                                  no_gc)
 from core.corpus.write import save_corpus
 
 TABLE_NAMES = ("users", "items", "item_attrs", "sessions", "turns", "turn_items", "pref_words", "behaviors",
