@@ -117,3 +117,13 @@ def test_before_sample_is_memoised_per_table_object(tmp_path):
                        ctx.corpus.samples["sample_id"].to_numpy()[si]))
     assert pairs == [("C", 0, "X1"), ("C", 1, "X1"), ("C", 2, "X1"), ("D", 0, "A1"), ("D", 0, "B2"),
                      ("D", 1, "B2"), ("D", 2, "B2")]
+
+
+def test_flags_are_the_filled_boolean_column():
+    from features.preferences import _flags
+
+    for col in (pd.Series([True, False, True]), pd.Series([True, None, False], dtype="boolean"),
+                pd.Series([1, None, 0], dtype=object)):
+        want = col.fillna(False).astype(bool).to_numpy()
+        got = _flags(col)
+        assert got.dtype == bool and got.tolist() == want.tolist()
