@@ -40,8 +40,8 @@ class Corpus:
         position, label, split. Ordered by sample then candidate position; ``row_id`` is 0..n-1."""
         cols = ["session_id", "user_id", "turn", "split"]
         samples = self.samples
-        at = pd.Index(samples["sample_id"]).get_indexer(self.candidates["sample_id"]) \
-            if samples["sample_id"].is_unique else None
+        index = pd.Index(samples["sample_id"])  # (one hash table answers is_unique and get_indexer)
+        at = index.get_indexer(self.candidates["sample_id"]) if index.is_unique else None
         if at is None or (at < 0).any():  # a sample missing or repeated: the merge's rows, as they are
             rows = self.candidates.merge(samples[["sample_id", *cols]], on="sample_id", how="left", sort=False)
             rows.insert(0, "row_id", range(len(rows)))
