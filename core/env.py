@@ -14,6 +14,7 @@
 
 ``core/__init__`` imports this module, so importing anything of ours sets all of these first.
 """
+import functools
 import importlib.abc
 import importlib.util
 import os
@@ -74,10 +75,11 @@ if not verbose():
         sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16, Linux's flags):
     there TensorFlow's (oneDNN's) bfloat16 matmuls run ~2-4x its float32 ones; elsewhere they are
-    emulated and slower than float32."""
+    emulated and slower than float32. Read once per process (a request resolves its encoder by it)."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
