@@ -127,3 +127,17 @@ def test_flags_are_the_filled_boolean_column():
         want = col.fillna(False).astype(bool).to_numpy()
         got = _flags(col)
         assert got.dtype == bool and got.tolist() == want.tolist()
+
+
+def test_item_index_codes_are_the_positions_of_the_ids_as_strings():
+    from features.extractors.interactive import _ItemIndex
+    from features.frames import positions
+
+    index = _ItemIndex(pd.Series(["I1", "I2", "I1", "7"], dtype="str"))
+    wanted = pd.Series(["I2", "x", "I1", "I2"], dtype="str")
+    assert index.codes(wanted).tolist() == [1, 3, 0, 1]  # an unknown id: the extra last row
+    assert index.codes(np.array([7, "I1", None], dtype=object)).tolist() == [2, 0, 3]  # 7 read as "7"; none
+    old = positions(index.ids, wanted.astype(str))  # the pandas lookup it replaced
+    assert np.where(old < 0, len(index.ids), old).tolist() == index.codes(wanted).tolist()
+    ids = np.array(["I1", "x"], dtype=object)
+    assert index.codes_of_distinct(ids) is index.codes_of_distinct(ids)  # memoised for the latest ids

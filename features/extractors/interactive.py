@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.frames import RowCodes, id_positions, isin, item_keys, join_codes, numeric_frame, positions, row_codes
+from features.frames import (RowCodes, factorize_values, id_positions, isin, item_keys, join_codes, numeric_frame,
+                             row_codes)
 from features.registry import KindParams, OutputColumn, register
 
 
@@ -48,7 +49,7 @@ class RowPairs:
 
     def matrix_rows(self, index: "_ItemIndex") -> tuple[np.ndarray, np.ndarray]:
         """The rows of the candidate and of the other item in an item-level matrix of ``index``."""
-        return index.codes_of_distinct(self.ids)[self.item], index.codes(pd.Series(self.others, dtype=object))[self.at]
+        return index.codes_of_distinct(self.ids)[self.item], index.codes(self.others)[self.at]
 
 
 def _mention_pairs(rows: pd.DataFrame, ctx) -> RowPairs:
@@ -75,19 +76,25 @@ class _ItemIndex:
 
     def __init__(self, item_ids: pd.Series):
         self.ids = pd.Index(pd.unique(item_ids.astype(str)))
-        self._last: tuple[pd.Index, np.ndarray] | None = None
+        # looked up by dict: a pandas index lookup (its engine, astype(str), factorize) costs ~0.1 ms
+        # a call, and a request's IF kinds make several
+        self._where = {v: k for k, v in enumerate(self.ids.tolist())}
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
-    def codes(self, items: pd.Series) -> np.ndarray:
-        """Positions; an item without a KB record gets the extra last row (all empty)."""
-        c = positions(self.ids, items.astype(str))
-        c[c < 0] = len(self.ids)
-        return c
+    def codes(self, items) -> np.ndarray:
+        """Positions of ``items`` (a column or array; ids as strings, a missing one has none); an item
+        without a KB record gets the extra last row (all empty)."""
+        code, distinct = factorize_values(items)
+        at = np.fromiter((self._where.get(v if isinstance(v, str) else None if pd.isna(v) else str(v), -1)
+                          for v in distinct.tolist()), np.int64, len(distinct))
+        at[at < 0] = len(self.ids)
+        return at[code]
 
     def codes_of_distinct(self, ids: np.ndarray) -> np.ndarray:
         """``codes`` of distinct ids, memoised for the latest ``ids`` object (a call's row item ids,
         which every pair table of the call is coded against)."""
         if self._last is None or self._last[0] is not ids:
-            self._last = (ids, self.codes(pd.Series(np.asarray(ids, dtype=object))))
+            self._last = (ids, self.codes(ids))
         return self._last[1]
 
 
@@ -126,7 +133,7 @@ def _keyed_index(ctx, name: str) -> tuple[_KeyedItemIndex, dict, pd.Index] | Non
     if len(built) < index.n_rows:
         built = memo["built"] = np.concatenate([built, np.zeros(max(index.n_rows, 2 * len(built)) - len(built), bool)])
     todo = index.unbuilt(built)
-    built[index.codes(pd.Series(np.asarray(todo, dtype=object)))] = True
+    built[index.codes(np.asarray(todo, dtype=object))] = True
     return index, memo, todo
 
 
