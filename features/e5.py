@@ -145,6 +145,10 @@ class E5Model:
     activations, or (``precision="bfloat16"``) the layers' dense products in bfloat16 (weights rounded once,
     inputs and outputs of each product rounded; attention, LayerNorm, GELU and pooling stay float32)."""
 
+    # Windows the one-text interpreter takes at once. Its float32 products run near one core's peak, so
+    # its time grows with the tokens: two utterances took 21.8 ms, as long as the bfloat16 graph's 22.2.
+    SINGLE_MAX_BATCH = 1
+
     def __init__(self, path: str | os.PathLike, precision: str = "float32"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -258,18 +262,19 @@ class E5Model:
         def forward(x, lengths):
             B, L = tf.shape(x)[0], tf.shape(x)[1]
             valid = tf.sequence_mask(lengths, L, tf.float32)  # (B, L)
-            key_bias = (1.0 - valid)[:, None, None, :] * -1e30  # padded keys get no attention
-            x = tf.reshape(layernorm(x + pos[None, :L] + typ, *eln), [B * L, H])
+            key_bias = tf.reshape(1.0 - valid, [B, 1, 1, L]) * -1e30  # padded keys get no attention
+            x = tf.reshape(layernorm(x + pos[:L] + typ, *eln), [B * L, H])
             for qkv_w, qkv_b, ao_w, ao_b, aln_w, aln_b, fi_w, fi_b, fo_w, fo_b, oln_w, oln_b in layers:
                 qkv = tf.transpose(tf.reshape(dense(x, qkv_w) + qkv_b, [B, L, 3, NH, hd]), [2, 0, 3, 1, 4])  # (3, B, NH, L, hd)
-                att = tf.nn.softmax(tf.matmul(qkv[0] * (1.0 / hd**0.5), qkv[1], transpose_b=True) + key_bias)
-                ctx = tf.reshape(tf.transpose(att @ qkv[2], [0, 2, 1, 3]), [B * L, H])
+                q, k, v = tf.unstack(qkv, 3)
+                att = tf.nn.softmax(tf.matmul(q * (1.0 / hd**0.5), k, transpose_b=True) + key_bias)
+                ctx = tf.reshape(tf.transpose(att @ v, [0, 2, 1, 3]), [B * L, H])
                 x = layernorm(x + dense(ctx, ao_w) + ao_b, aln_w, aln_b)
                 mid = dense(x, fi_w) + fi_b
                 mid = 0.5 * mid * (1.0 + tf.math.erf(mid * 0.7071067811865476))  # exact (erf) GELU
                 x = layernorm(x + dense(mid, fo_w) + fo_b, oln_w, oln_b)
-            x = tf.reshape(x, [B, L, H]) * valid[..., None]
-            return tf.reduce_sum(x, 1) / tf.cast(lengths, tf.float32)[:, None]  # mean over real tokens
+            x = tf.reshape(x, [B, L, H]) * tf.reshape(valid, [B, L, 1])
+            return tf.reduce_sum(x, 1) / tf.reshape(tf.cast(lengths, tf.float32), [B, 1])  # mean over real tokens
 
         return forward
 
@@ -294,14 +299,14 @@ class E5Model:
 
     def prepare_single_texts(self) -> None:
         """Build the one-text path now (a few seconds): :meth:`passage` then encodes a lone text (one
-        window) with a TensorFlow Lite interpreter of the same forward (XNNPACK, float32 products of the
-        precision's weights, one thread) instead of the graph. A TensorFlow graph pays ~10 us of
-        dispatch per operation, ~700 of them per forward, and the oneDNN set-up of each product; the
-        interpreter runs the same operations ~1.5x faster than the bfloat16 graph for one utterance and
-        ~1.8x faster than the float32 one (``benchmarks/bench_encoder.py``). Float32: its vectors are the
-        graph's within 2e-7; bfloat16: within ~5e-4, what the graph's own vectors move with the batch's
-        shape (its products round their outputs to bfloat16). A service calls this before it reports
-        healthy; a batch job never needs it."""
+        window, ``SINGLE_MAX_BATCH``) with a TensorFlow Lite interpreter of the same forward (XNNPACK,
+        float32 products of the precision's weights, one thread) instead of the graph. A TensorFlow
+        graph pays ~10 us of dispatch per operation, ~700 of them per forward, and the oneDNN set-up
+        of each product; the interpreter runs the same operations ~1.5x faster than the bfloat16 graph
+        for one utterance and ~1.8x faster than the float32 one (``benchmarks/bench_encoder.py``).
+        Float32: its vectors are the graph's within 2e-7; bfloat16: within ~5e-4, what the graph's own
+        vectors move with the batch's shape (its products round their outputs to bfloat16). A service
+        calls this before it reports healthy; a batch job never needs it."""
         if self._single is not None:
             return
         import warnings
@@ -311,7 +316,7 @@ class E5Model:
         pos, typ, eln, layers = self._weights()
         f32 = [tuple(tf.cast(w, tf.float32) for w in ly) for ly in layers]  # bfloat16 values, exactly
         fn = tf.function(self._forward_fn((pos, typ, eln, f32), lambda x, w: x @ w),
-                         input_signature=[tf.TensorSpec([1, None, self.H], tf.float32), tf.TensorSpec([1], tf.int32)])
+                         input_signature=[tf.TensorSpec([None, None, self.H], tf.float32), tf.TensorSpec([None], tf.int32)])
         converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
         with warnings.catch_warnings():  # tf.lite's interpreter warns that LiteRT will replace it
             warnings.simplefilter("ignore")
@@ -319,13 +324,14 @@ class E5Model:
         x_in, len_in = (d["index"] for d in sorted(interpreter.get_input_details(), key=lambda d: -len(d["shape"])))
         self._single = (interpreter, x_in, len_in, interpreter.get_output_details()[0]["index"])
 
-    def _forward_single(self, x: np.ndarray) -> np.ndarray:
-        """(1, L, H) word embeddings of one window -> (1, H), through the interpreter."""
+    def _forward_single(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """:meth:`forward` of a few windows, (B, L, H) and (B,), through the interpreter."""
         interpreter, x_in, len_in, out = self._single
         interpreter.resize_tensor_input(x_in, x.shape, strict=False)
+        interpreter.resize_tensor_input(len_in, lengths.shape, strict=False)
         interpreter.allocate_tensors()
         interpreter.set_tensor(x_in, x)
-        interpreter.set_tensor(len_in, np.array([x.shape[1]], np.int32))
+        interpreter.set_tensor(len_in, lengths)
         interpreter.invoke()
         return interpreter.get_tensor(out).copy()
 
@@ -334,9 +340,10 @@ class E5Model:
         ``<s>``/``</s>`` in place, ``lengths`` (B,) the real lengths -> (B, H)."""
         B, L = ids.shape
         x = dequantize_q4(self._word[ids.reshape(-1)]).reshape(B, L, self.H)
-        if self._single is not None and B == 1 and lengths[0] == L:
-            return self._forward_single(x)
-        return self._graph()(x, np.asarray(lengths, np.int32)).numpy()
+        lengths = np.asarray(lengths, np.int32)
+        if self._single is not None and B <= self.SINGLE_MAX_BATCH:
+            return self._forward_single(x, lengths)
+        return self._graph()(x, lengths).numpy()
 
     def passage(self, texts: Sequence[str], max_batch_tokens: int = 2048) -> np.ndarray:
         """L2-normalised (n, H) embeddings of ``texts`` with the e5 ``passage: `` prefix."""

@@ -12,9 +12,10 @@ state keeps their *relative* path. Training and scoring call the very same ``tra
 ``warm`` (optional) fills the kind's caches for catalogue items ahead of traffic, e.g. the title
 embeddings of ``bert_cosine``: a service calls it when it loads and on ``PUT /items``, so a request
 encodes only its new utterances. It changes no value ``transform`` returns, only when work is done.
-``prefetch`` (optional) starts, for a scoring call's rows, work ``transform`` will need, in the
-background, e.g. ``bert_cosine`` encoding a request's new utterances while the other extractors run;
-the serving path calls it before any dialogue-side feature. It too changes no value.
+``prefetch`` (optional) starts, for a scoring call's user utterances, work ``transform`` will need, in
+the background, e.g. ``bert_cosine`` encoding a request's new utterances while the call's corpus is
+built and the other extractors run; the serving path calls it first, with the texts of the requests'
+user turns as sent. It too changes no value.
 
 Output kinds (what the materialiser does with a column before a ranker sees it):
 
@@ -81,7 +82,7 @@ class Kind:
     # Bump when the extractor's semantics change: part of the cache key.
     version: str = "1"
     warm: Callable[..., None] | None = None  # (ctx, params, state, items) -> None
-    prefetch: Callable[..., None] | None = None  # (ctx, params, state, rows) -> None
+    prefetch: Callable[..., None] | None = None  # (cache root, params, state, utterances) -> None
 
 
 _KINDS: dict[str, Kind] = {}

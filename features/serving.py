@@ -31,6 +31,7 @@ from core.corpus import Corpus
 from core.table import FeatureTable
 from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, keys_of
 from features.materialize import FeaturePipeline, raw_columns
+from features.preferences import user_rows
 from features.registry import get_kind
 from features.spec import FeatureEntry
 
@@ -153,17 +154,24 @@ class ServingFeatures:
         store.add(list(keys[todo]), self._encoders[id(entries)].encode(raw))
 
     # -- a whole request corpus ------------------------------------------------------------------------
+    def prefetch(self, utterances: list[str]) -> None:
+        """Start the dialogue kinds' background work for a call's user utterances (``Kind.prefetch``:
+        ``bert_cosine`` encodes the ones not cached), so that it overlaps building the call's corpus
+        and the other extractors. Changes no value; texts already cached or in flight cost a lookup."""
+        for e in self.dialogue_entries:
+            kind = get_kind(e.kind)
+            if kind.prefetch is not None:
+                kind.prefetch(self.pipeline.cache, e.params, self.pipeline.state["features"][e.name]["state"], utterances)
+
     def transform(self, corpus: Corpus, item_keys: Mapping[str, str], user_keys: Mapping[str, str]) -> FeatureTable:
         """The ``FeatureTable`` of ``corpus``'s candidate rows (what ``FeaturePipeline.transform`` gives
         for these features). ``item_keys``/``user_keys``: the cache key of each item/user id of the
         corpus (an id without one is its own key)."""
+        # background work (new utterances' embeddings) starts first; a scorer started it already
+        self.prefetch(corpus.turns["text"].array[user_rows(corpus.turns["role"])].tolist())
         rows = corpus.candidate_rows()
         ctx = self._context(corpus, item_keys)
         ctx.persist_embeddings = False  # a request's new utterances: in memory, not a disk shard each
-        for e in self.dialogue_entries:  # background work (new utterances' embeddings) starts first
-            kind = get_kind(e.kind)
-            if kind.prefetch is not None:
-                kind.prefetch(ctx, e.params, self.pipeline.state["features"][e.name]["state"], rows)
         arrays: dict[str, np.ndarray] = {}
         for store, entries, col, key_of in ((self.items, self.item_entries, "item_id", item_keys),
                                             (self.users, self.user_entries, "user_id", user_keys)):

@@ -40,6 +40,7 @@ from core.env import shared_cache
 from core.io import atomic_file
 from features.context import stable_hash
 from features.materialize import FeaturePipeline
+from features.preferences import USER_ROLES
 from features.serving import ServingFeatures
 from pipelines.rundir import RunDir
 
@@ -435,6 +436,8 @@ class Scorer:
             return self._score(requests)
 
     def _score(self, requests: list[dict]) -> list[dict]:
+        # New utterances start encoding in the background now, while the requests are validated
+        self.features.prefetch(request_utterances(requests))
         keys = RequestKeys()
         corpus = self._with_run_kb(self._corpus(requests, keys))
         table = self.features.transform(corpus, keys.items, keys.users)
@@ -451,6 +454,14 @@ class Scorer:
                         "ranking": [{"item_id": i, "score": v}  # (tolist: the floats float() gives)
                                     for i, v in zip(items[order].tolist(), scores[order].tolist())]})
         return out
+
+
+def request_utterances(requests: list) -> list[str]:
+    """The texts of the requests' user turns as sent, read before validation (a malformed request
+    only loses the head start; its error comes from validation)."""
+    return [t["text"] for r in requests if isinstance(r, dict) and isinstance(r.get("turns"), list)
+            for t in r["turns"] if isinstance(t, dict) and isinstance(t.get("text"), str)
+            and isinstance(t.get("role"), str) and t["role"].lower() in USER_ROLES]
 
 
 def read_requests(path: Path) -> list[dict]:

