@@ -66,11 +66,6 @@ class FeatureContext:
         return partial(embedding_cache(self.cache, encoder, self.show_progress).embed,
                                  persist=self.persist_embeddings)
 
-    def prefetch_sentence_embeddings(self, encoder, texts) -> int:
-        """Start encoding ``texts`` not yet cached in the background (a scoring call's new
-        utterances); :meth:`sentence_embeddings` collects them. Returns how many were started."""
-        return embedding_cache(self.cache, encoder, self.show_progress).prefetch(texts)
-
     @cached_property
     def tokenizer(self) -> Tokenizer:
         # Process-wide per lexicon: building jieba's user dictionary costs more than a request.

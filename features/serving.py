@@ -31,7 +31,6 @@ from core.corpus import Corpus
 from core.table import FeatureTable
 from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, keys_of
 from features.materialize import FeaturePipeline, raw_columns
-from features.preferences import user_rows
 from features.registry import get_kind
 from features.spec import FeatureEntry
 
@@ -166,9 +165,9 @@ class ServingFeatures:
     def transform(self, corpus: Corpus, item_keys: Mapping[str, str], user_keys: Mapping[str, str]) -> FeatureTable:
         """The ``FeatureTable`` of ``corpus``'s candidate rows (what ``FeaturePipeline.transform`` gives
         for these features). ``item_keys``/``user_keys``: the cache key of each item/user id of the
-        corpus (an id without one is its own key)."""
-        # background work (new utterances' embeddings) starts first; a scorer started it already
-        self.prefetch(corpus.turns["text"].array[user_rows(corpus.turns["role"])].tolist())
+        corpus (an id without one is its own key). A caller that has the requests' user utterances
+        before their corpus (a scorer) hands them to :meth:`prefetch` first; without that, new
+        utterances are encoded in line, with the same values."""
         rows = corpus.candidate_rows()
         ctx = self._context(corpus, item_keys)
         ctx.persist_embeddings = False  # a request's new utterances: in memory, not a disk shard each

@@ -195,12 +195,6 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     return out
 
 
-def _column_positions(ids, column: pd.Series) -> np.ndarray:
-    """Per row of ``column``, its value's position among the distinct ``ids`` (-1: absent)."""
-    codes, distinct = factorize_values(column)
-    return _positions_in(ids, distinct)[codes]
-
-
 def _positions_in(ids, wanted) -> np.ndarray:
     """Position of each of ``wanted`` among the distinct ``ids`` (-1: absent), arrays of either kind, by
     a dict: on a request's few ids a pandas index (its hash engine built per call) costs 40-100 us."""
