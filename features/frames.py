@@ -122,7 +122,6 @@ def join_codes(l_code: np.ndarray, r_code: np.ndarray) -> tuple[np.ndarray, np.n
     return left_pos, right_pos
 
 
-
 def factorize_values(column, use_na_sentinel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(column, use_na_sentinel=...)`` with the distinct values as an object array
     (first seen first; by default a missing value is one of them, else its code is -1)."""
