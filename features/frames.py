@@ -1,12 +1,13 @@
 """Small DataFrame helpers the extractors share."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from core.corpus.validate import column_index
 
 # ``FeatureContext.memo`` slot of a serving call's ``ItemKeys`` (absent when computing a corpus).
 ITEM_KEYS = "serving.item_keys"
@@ -133,11 +134,17 @@ def factorize_values(column, use_na_sentinel: bool = False) -> tuple[np.ndarray,
 
 def id_positions(ids: np.ndarray, wanted) -> np.ndarray:
     """Position of each ``wanted`` id (a column or array) in the unique ``ids`` (an object array; -1
-    where absent): each distinct wanted id looked up once in a dict. On a request's 31 item ids a
-    pandas index (``positions``: its hash engine built each call) costs 40-100 us, this 4 us."""
+    where absent): each distinct wanted id looked up once (``positions_among``)."""
     code, distinct = factorize_values(wanted)
-    where = {v: i for i, v in enumerate(ids.tolist())}
-    return np.fromiter((where.get(v, -1) for v in distinct.tolist()), np.int64, len(distinct))[code]
+    return positions_among(ids, distinct)[code]
+
+
+def positions_among(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each of ``wanted`` (an array) among the distinct ``ids`` (-1: absent), by a dict: on a
+    request's 31 item ids a pandas index (``positions``: its hash engine built each call) costs
+    40-100 us, this 4 us."""
+    where = {v: k for k, v in enumerate(ids.tolist())}
+    return np.fromiter((where.get(v, -1) for v in wanted.tolist()), np.int64, len(wanted))
 
 
 @dataclass(frozen=True)
@@ -170,10 +177,4 @@ def numeric_frame(columns: Mapping[str, np.ndarray], index: pd.Index) -> pd.Data
     dict constructor inspects each column; a request's frame costs 60 us that way, 11 this way)."""
     values = np.stack([np.asarray(v, dtype=np.float64) for v in columns.values()]) if columns \
         else np.zeros((0, len(index)))
-    return pd.DataFrame(values.T, index=index, columns=_column_index(tuple(columns)), copy=False)
-
-
-@functools.lru_cache(maxsize=256)
-def _column_index(names: tuple[str, ...]) -> pd.Index:
-    """The (immutable) column index of ``names``, shared by the frames with these columns."""
-    return pd.Index(list(names))
+    return pd.DataFrame(values.T, index=index, columns=column_index(tuple(columns)), copy=False)

@@ -205,12 +205,12 @@ def frame_of(columns: Mapping[str, np.ndarray | pd.api.extensions.ExtensionArray
     if not columns or any(isinstance(v, np.ndarray) and v.dtype == object for v in columns.values()):
         return pd.DataFrame(columns)
     arrays = list(columns.values())
-    return pd.DataFrame._from_arrays(arrays, columns=_column_index(tuple(columns)),
+    return pd.DataFrame._from_arrays(arrays, columns=column_index(tuple(columns)),
                                      index=pd.RangeIndex(len(arrays[0])), verify_integrity=False)
 
 
 @functools.lru_cache(maxsize=1024)
-def _column_index(names: tuple[str, ...]) -> pd.Index:
+def column_index(names: tuple[str, ...]) -> pd.Index:
     """The (immutable) column index of ``names``, shared by the frames with these columns: the
     ``str`` index built from a list costs as much as the rest of a small frame."""
     return pd.Index(list(names))

