@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.encoders import embedding_cache
-from features.frames import factorize_values, turns_before_sample
+from features.frames import column_values, factorize_values, key_values, turns_before_sample
 from features.text import Tokenizer, tokenizer_for_lexicon
 from core.corpus import Corpus
 from core.io import atomic_dir
@@ -57,7 +57,7 @@ class FeatureContext:
     def column(self, table: str, name: str) -> np.ndarray:
         """Column ``name`` of the corpus table ``table`` as an array (strings as objects, NaN where
         missing), memoised: a call's extractors read the same id columns again and again."""
-        return self.memo(f"column.{table}.{name}", lambda: getattr(self.corpus, table)[name].to_numpy())
+        return self.memo(f"column.{table}.{name}", lambda: column_values(getattr(self.corpus, table), name))
 
     # -- text ------------------------------------------------------------------------------------
     def sentence_embeddings(self, encoder) -> Callable[[list[str]], "np.ndarray"]:
@@ -81,8 +81,8 @@ class FeatureContext:
         slot = self.memo("context.before_sample", dict)
         hit = slot.get(id(table))
         if hit is None or hit[0] is not table:  # (the table kept with its pairs: its id is not reused)
-            hit = slot[id(table)] = (table, turns_before_sample(self.corpus.samples, table["session_id"],
-                                                                table["turn_idx"].to_numpy(np.int64)))
+            hit = slot[id(table)] = (table, turns_before_sample(self.corpus.samples, key_values(table, "session_id"),
+                                                                column_values(table, "turn_idx", np.int64)))
         return hit[1]
 
     @cached_property
@@ -91,10 +91,10 @@ class FeatureContext:
         in its order: by sample_id, then turn_idx (stable). Extractors read its columns through
         :meth:`context_column` (on a request's few turns, building the table costs a millisecond)."""
         ti, si = self.before_sample(self.corpus.turns)
-        ids = self.corpus.samples["sample_id"].to_numpy(object)
+        ids = column_values(self.corpus.samples, "sample_id", object)
         rank = np.empty(len(ids), np.int64)
         rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))  # (ids are distinct strings)
-        order = np.lexsort((self.corpus.turns["turn_idx"].to_numpy(np.int64)[ti], rank[si]))
+        order = np.lexsort((column_values(self.corpus.turns, "turn_idx", np.int64)[ti], rank[si]))
         return ti[order], si[order]
 
     def context_column(self, name: str) -> np.ndarray:
@@ -103,8 +103,8 @@ class FeatureContext:
         def build() -> np.ndarray:
             ti, si = self.context_rows
             if name in _SAMPLE_COLUMNS:
-                return self.corpus.samples[name].to_numpy()[si]
-            return self.corpus.turns[name].to_numpy()[ti]
+                return column_values(self.corpus.samples, name)[si]
+            return column_values(self.corpus.turns, name)[ti]
 
         return self.memo(f"context_turns.{name}", build)
 
@@ -122,8 +122,8 @@ class FeatureContext:
         each distinct (sample, item) pair at its first row, in ``before_sample`` order."""
         linked = self.corpus.turn_items
         ti, si = self.before_sample(linked)
-        sample, _ = factorize_values(self.corpus.samples["sample_id"])
-        item, items = factorize_values(linked["item_id"])
+        sample, _ = factorize_values(key_values(self.corpus.samples, "sample_id"))
+        item, items = factorize_values(key_values(linked, "item_id"))
         _, first = np.unique(sample[si].astype(np.int64) * max(len(items), 1) + item[ti], return_index=True)
         first.sort()
         return ti[first], si[first]

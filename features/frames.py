@@ -15,6 +15,9 @@ ITEM_KEYS = "serving.item_keys"
 # Up to this many values a column is hashed as Python objects: Arrow's fixed cost per call (~15-25 us)
 # is most of a request's factorize; beyond it Arrow hashes natively (no Python string per value).
 _OBJECT_HASHING_MAX = 2048
+# Up to this many values, strings are coded by a Python dict and tiny joins matched by one: pandas'
+# and numpy's fixed costs per call (10-20 us) are most of a request's work, a dict costs ~60 ns a value.
+_DICT_MAX = 256
 
 
 class ItemKeys:
@@ -56,6 +59,38 @@ def distinct_keys(ids: pd.Series, key_of: Mapping[str, str]) -> tuple[np.ndarray
     return codes, keys
 
 
+def column_values(frame: pd.DataFrame, name: str, dtype=None) -> np.ndarray:
+    """``frame[name].to_numpy(dtype)`` (strings as objects, NaN where missing) without building the
+    Series: on a request's small tables ``frame[name]`` alone costs ~10 us, this ~2 (``array_values``)."""
+    return array_values(frame._get_column_array(frame.columns.get_loc(name)), dtype)
+
+
+def key_values(frame: pd.DataFrame, name: str):
+    """Key column ``name`` as ``join_positions`` and ``factorize_values`` hash it fastest: its values
+    (``column_values``) for a small frame, the Series itself for a large one (Arrow hashes it natively)."""
+    return column_values(frame, name) if len(frame) <= _OBJECT_HASHING_MAX else frame[name]
+
+
+def array_values(values, dtype=None) -> np.ndarray:
+    """``np.asarray(values, dtype)`` of a column's stored values (a numpy array or pandas extension
+    array), as ``Series.to_numpy(dtype)`` gives it: a read-only view of a numpy column of that dtype;
+    an Arrow string array without missing values converted by Arrow directly (``to_numpy``'s own path
+    costs ~6 us more on a few values, for the same strings)."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    if isinstance(values, np.ndarray):
+        if dtype is not None and values.dtype != dtype:
+            return values.astype(dtype)
+        view = values.view()
+        view.flags.writeable = False  # (the frame's own data, as pandas hands it out)
+        return view
+    if isinstance(values, pd.arrays.ArrowStringArray) and dtype in (None, object):
+        chunked = values.__arrow_array__()
+        if not chunked.null_count:
+            return chunked.to_numpy(zero_copy_only=False)
+    return np.asarray(values.to_numpy(dtype=dtype))
+
+
 def isin(column: pd.Series, values) -> np.ndarray:
     """``column.isin(values)`` as a boolean array, by a hash-index lookup.
 
@@ -90,8 +125,7 @@ def join_positions(left, right) -> tuple[np.ndarray, np.ndarray]:
     Integer positions instead of a joined frame: on a scoring request's few rows a pandas merge
     costs 1.5-5 ms, this a tenth of that; the caller gathers only the columns it needs."""
     if len(left) + len(right) <= _OBJECT_HASHING_MAX:  # both sides coded in one pass of Python hashing
-        codes, _ = pd.factorize(np.concatenate([np.asarray(left, dtype=object), np.asarray(right, dtype=object)]),
-                                use_na_sentinel=False)
+        codes, _ = factorize_values(np.concatenate([object_values(left), object_values(right)]))
         return join_codes(codes[: len(left)], codes[len(left):])
     r_code, keys = pd.factorize(_values(right), use_na_sentinel=False)  # keys: first seen first
     return join_codes(positions(pd.Index(keys), _values(left)), r_code)
@@ -102,8 +136,8 @@ def turns_before_sample(samples: pd.DataFrame, session_ids, turn_idx: np.ndarray
     column or array, and ``turn_idx``) with every sample of its session whose recommendation turn comes
     after it: what each sample's dialogue context holds. In table order, then sample order, as an
     inner join would give."""
-    ti, si = join_positions(session_ids, samples["session_id"])
-    before = turn_idx[ti] < samples["turn"].to_numpy(np.int64)[si]
+    ti, si = join_positions(session_ids, key_values(samples, "session_id"))
+    before = turn_idx[ti] < column_values(samples, "turn", np.int64)[si]
     return ti[before], si[before]
 
 
@@ -114,6 +148,8 @@ def _values(column):
 
 def join_codes(l_code: np.ndarray, r_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``join_positions`` of integer key codes (a negative left code matches nothing)."""
+    if len(l_code) + len(r_code) <= _DICT_MAX:
+        return _join_small(l_code, r_code)
     by_key = np.argsort(r_code, kind="stable")
     sorted_code = r_code[by_key]
     lo = np.searchsorted(sorted_code, l_code, "left")
@@ -123,13 +159,52 @@ def join_codes(l_code: np.ndarray, r_code: np.ndarray) -> tuple[np.ndarray, np.n
     return left_pos, right_pos
 
 
+def _join_small(l_code: np.ndarray, r_code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``join_codes`` of a few codes by a dict of each right code's positions (numpy's sort and
+    searches cost ~20 us on a request's rows)."""
+    where: dict[int, list[int]] = {}
+    for k, c in enumerate(r_code.tolist()):
+        where.setdefault(c, []).append(k)
+    left_pos: list[int] = []
+    right_pos: list[int] = []
+    for k, c in enumerate(l_code.tolist()):
+        found = where.get(c) if c >= 0 else None
+        if found:
+            left_pos += [k] * len(found)
+            right_pos += found
+    return np.array(left_pos, dtype=np.intp), np.array(right_pos, dtype=np.intp)
+
+
+def object_values(column) -> np.ndarray:
+    """``np.asarray(column, dtype=object)`` of a Series, array or sequence (``array_values`` for a
+    Series' or Index's stored values)."""
+    if isinstance(column, np.ndarray) and column.dtype == object:
+        return column
+    if isinstance(column, (pd.Series, pd.Index)):
+        return array_values(column.array, object)
+    return np.asarray(column, dtype=object)
+
+
 def factorize_values(column, use_na_sentinel: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(column, use_na_sentinel=...)`` with the distinct values as an object array
     (first seen first; by default a missing value is one of them, else its code is -1)."""
+    if len(column) <= _DICT_MAX:
+        values = object_values(column).tolist()
+        if all(type(v) is str for v in values):  # (a missing value: pandas decides how it is coded)
+            return _factorize_strings(values)
     if len(column) <= _OBJECT_HASHING_MAX:
-        return pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=use_na_sentinel)
+        return pd.factorize(object_values(column), use_na_sentinel=use_na_sentinel)
     codes, distinct = pd.factorize(column, use_na_sentinel=use_na_sentinel)
     return codes, np.asarray(distinct, dtype=object)
+
+
+def _factorize_strings(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of a few strings by a dict (its fixed cost is ~14 us a call)."""
+    code_of: dict[str, int] = {}
+    codes = np.fromiter((code_of.setdefault(v, len(code_of)) for v in values), np.intp, len(values))
+    distinct = np.empty(len(code_of), dtype=object)
+    distinct[:] = list(code_of)
+    return codes, distinct
 
 
 def id_positions(ids: np.ndarray, wanted) -> np.ndarray:
@@ -159,7 +234,7 @@ class RowCodes:
 
     @classmethod
     def of(cls, rows: pd.DataFrame) -> "RowCodes":
-        return cls(*factorize_values(rows["sample_id"]), *factorize_values(rows["item_id"]))
+        return cls(*factorize_values(key_values(rows, "sample_id")), *factorize_values(key_values(rows, "item_id")))
 
 
 def row_codes(rows: pd.DataFrame, ctx) -> RowCodes:

@@ -70,15 +70,21 @@ def test_mentions_are_the_distinct_items_linked_before_each_sample(tmp_path):
     assert ctx.column("samples", "sample_id")[samples].tolist() == m["sample_id"].tolist()
 
 
-@pytest.mark.parametrize("cut", [0, 10_000])  # Arrow's hashing (every column longer than 0), Python's
-def test_factorize_values_is_pandas_factorize_with_object_uniques(monkeypatch, cut):
-    monkeypatch.setattr(frames, "_OBJECT_HASHING_MAX", cut)
+@pytest.mark.parametrize("cut, small", [(0, 0), (10_000, 0), (10_000, 256)])  # Arrow's hashing (every column
+def test_factorize_values_is_pandas_factorize_with_object_uniques(monkeypatch, cut, small):  # longer than 0),
+    monkeypatch.setattr(frames, "_OBJECT_HASHING_MAX", cut)  # pandas' of objects, a dict (strings only)
+    monkeypatch.setattr(frames, "_DICT_MAX", small)
     col = pd.Series(["b", None, "a", "b", None, "c"], dtype="str")
     codes, uniq = factorize_values(col)
     assert codes.tolist() == [0, 1, 2, 0, 1, 3]
     assert uniq.dtype == object and uniq[0] == "b" and np.isnan(uniq[1]) and uniq[2:].tolist() == ["a", "c"]
     codes, uniq = factorize_values(np.array(["x", "y", "x"], dtype=object))
     assert codes.tolist() == [0, 1, 0] and uniq.tolist() == ["x", "y"]
+    for column in (pd.Series(["q", "p", "q", "r"], dtype="str"), np.array(["q", "p", "q", "r"], dtype=object)):
+        codes, uniq = factorize_values(column)
+        want_codes, want_uniq = pd.factorize(pd.Series(column, dtype="str"))
+        assert codes.dtype == want_codes.dtype and codes.tolist() == want_codes.tolist() == [0, 1, 0, 2]
+        assert uniq.dtype == object and uniq.tolist() == list(want_uniq)
     assert id_positions(np.array(["c", "b", "a"], dtype=object), col).tolist() == [1, -1, 2, 1, -1, 0]
 
 

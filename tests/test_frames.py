@@ -7,9 +7,10 @@ import features.frames as frames
 from features.frames import isin, join_positions, positions
 
 
-@pytest.mark.parametrize("cut", [0, 2048])  # Arrow's / pandas' hashing, Python's (both sides up to the cut)
-def test_join_positions_and_positions_match_pandas(monkeypatch, cut):
+@pytest.mark.parametrize("cut, small", [(0, 0), (2048, 0), (2048, 256)])  # Arrow's / pandas' hashing, Python's
+def test_join_positions_and_positions_match_pandas(monkeypatch, cut, small):  # (both sides up to the cut); dicts
     monkeypatch.setattr(frames, "_OBJECT_HASHING_MAX", cut)
+    monkeypatch.setattr(frames, "_DICT_MAX", small)
     rng = np.random.default_rng(0)
     vals = np.array(["a", "b", "c", "d", np.nan], dtype=object)
     for _ in range(100):
@@ -37,3 +38,33 @@ def test_lookup_is_a_map_of_the_keyed_values():
         pd.testing.assert_series_equal(got, want, check_names=False, check_dtype=values.dtype != object)
     assert lookup(ids, pd.Series([1.0, 2.0, 3.0]), pd.Series(["u2"], dtype="str")).tolist() == [2.0]
     assert lookup(ids.iloc[:0], pd.Series([], dtype=float), wanted).isna().all()
+
+
+def test_join_codes_of_a_few_codes_is_the_sorted_join():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        left, right = rng.integers(-1, 5, rng.integers(0, 12)), rng.integers(-1, 5, rng.integers(0, 12))
+        got = frames._join_small(left, right)
+        by_key = np.argsort(right, kind="stable")  # every right row of each left code, in right order
+        want = [(i, j) for i, c in enumerate(left.tolist()) if c >= 0 for j in by_key if right[j] == c]
+        assert list(zip(*[g.tolist() for g in got])) == want and all(g.dtype == np.intp for g in got)
+    assert [g.tolist() for g in frames._join_small(np.array([2, 0, 2]), np.array([2, 1, 2]))] == [[0, 0, 2, 2],
+                                                                                                   [0, 2, 0, 2]]
+
+
+def test_column_values_are_the_series_to_numpy():
+    df = pd.DataFrame({"s": pd.Series(["a", "b", "a"], dtype="str"), "m": pd.Series(["a", None, "c"], dtype="str"),
+                       "i": np.array([3, 1, 2]), "f": np.array([0.5, np.nan, 2.0]), "o": np.array(["x", 1, None], object),
+                       "b": pd.array([True, None, False], dtype="boolean")})
+    for name in df.columns:
+        for dtype in (None, object, float):
+            if name in ("s", "m", "o") and dtype is float:
+                continue
+            got, want = frames.column_values(df, name, dtype), df[name].to_numpy(dtype)
+            assert got.dtype == want.dtype and pd.isna(got).tolist() == pd.isna(want).tolist()
+            assert [v for v in got.tolist() if not pd.isna(v)] == [v for v in want.tolist() if not pd.isna(v)]
+    assert frames.column_values(df, "s").tolist() == ["a", "b", "a"]
+    assert not frames.column_values(df, "i").flags.writeable  # the frame's own data, read-only as pandas gives it
+    assert frames.column_values(df, "i", float).tolist() == [3.0, 1.0, 2.0]
+    assert np.isnan(frames.column_values(df, "m")[1])  # a missing string: NaN, as to_numpy gives it
+    assert frames.column_values(df.iloc[:0], "s").dtype == object

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from features.frames import id_positions, numeric_frame, row_codes
+from features.frames import column_values, id_positions, key_values, numeric_frame, row_codes
 from features.registry import KindParams, OutputColumn, register
 
 # The 14 profile fields kept for ranking (E-ConvRec keeps 14 of 20). Left out: province (too
@@ -146,8 +146,13 @@ def row_prices(rows: pd.DataFrame, ctx) -> np.ndarray:
     if slot.get("rows") is not rows:
         codes = row_codes(rows, ctx)
         at = id_positions(ctx.column("items", "item_id"), codes.items)
-        slot.update(rows=rows, prices=_gather(ctx.corpus.items["price"].to_numpy(float), at)[codes.item])
+        slot.update(rows=rows, prices=_gather(column_values(ctx.corpus.items, "price", float), at)[codes.item])
     return slot["prices"]
+
+
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """``values`` as floats, as ``pd.to_numeric(errors="coerce")`` reads them (floats as they are)."""
+    return values.astype(float) if values.dtype.kind == "f" else pd.to_numeric(values, errors="coerce").astype(float)
 
 
 def _gather(values: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -167,9 +172,8 @@ def price(rows: pd.DataFrame, ctx, p: PriceParams, state: dict) -> pd.DataFrame:
     users = ctx.corpus.users
     price = row_prices(rows, ctx)
     if p.budget_field in users.columns:
-        # numbers as pd.to_numeric reads them
-        budget = pd.to_numeric(users[p.budget_field].to_numpy(), errors="coerce").astype(float)
-        budget = _gather(budget, id_positions(ctx.column("users", "user_id"), rows["user_id"]))
+        budget = _numbers(column_values(users, p.budget_field))
+        budget = _gather(budget, id_positions(ctx.column("users", "user_id"), key_values(rows, "user_id")))
     else:
         budget = np.full(len(rows), np.nan)
     ratio = np.log((price + 1.0) / (np.maximum(budget, 0) + 1.0))

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.extractors.basic import row_prices
-from features.frames import id_positions, numeric_frame, row_codes
+from features.frames import column_values, id_positions, numeric_frame, row_codes
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 
@@ -92,7 +92,7 @@ def _per_sample(ctx) -> _PerSample:
     in_last = turn_idx == last[si]
     ti, si = ti[in_last], si[in_last]
     item_at = id_positions(ctx.column("items", "item_id"), ctx.column("turn_items", "item_id")[ti])
-    price = np.where(item_at >= 0, ctx.corpus.items["price"].to_numpy(float)[item_at], np.nan)
+    price = np.where(item_at >= 0, column_values(ctx.corpus.items, "price", float)[item_at], np.nan)
     known = ~np.isnan(price)
     count = np.bincount(si[known], minlength=n)
     total = np.bincount(si[known], weights=price[known], minlength=n)

