@@ -121,3 +121,25 @@ def test_row_pairs_are_the_inner_join_on_the_sample():
     assert p.same().tolist() == (want["item_id"] == want["other"]).tolist()
     assert np.asarray(p.ids)[p.item].tolist() == want["item_id"].tolist()
     assert (p.other == -1).tolist() == (~want["other"].isin(rows["item_id"])).tolist()
+
+
+def test_shared_tokens_of_a_few_pairs_are_the_sparse_product(monkeypatch):
+    import scipy.sparse as sp
+
+    from features.extractors import interactive
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, vocab = rng.integers(1, 30), rng.integers(1, 25)
+        r = rng.integers(0, n, rng.integers(0, 150))
+        mat = sp.csr_matrix((np.ones(len(r), np.float32), (r, rng.integers(0, vocab, len(r)))), shape=(n, vocab))
+        mat.data[:] = 1.0  # token sets, as the title matrix holds them
+        a = rng.integers(0, n, rng.integers(1, 80))
+        b = rng.integers(0, n, len(a))
+        want = np.asarray(mat[a].multiply(mat[b]).sum(1)).ravel()
+        got = interactive._shared_tokens(mat, a, b)
+        assert got.dtype == want.dtype == np.float32 and np.array_equal(got, want)
+    mat = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 1, 1, 1], [0, 0, 0, 0]], np.float32))
+    assert interactive._shared_tokens(mat, np.array([0, 0, 1, 2]), np.array([1, 0, 1, 0])).tolist() == [2, 3, 3, 0]
+    monkeypatch.setattr(interactive, "_DENSE_CELLS_MAX", 0)  # the sparse product itself
+    assert interactive._shared_tokens(mat, np.array([0, 0, 1, 2]), np.array([1, 0, 1, 0])).tolist() == [2, 3, 3, 0]
