@@ -280,3 +280,53 @@ def test_item_values_are_the_distinct_normalised_pairs_of_the_old_pandas_formula
         got = item_values(ctx, np.array(wanted, dtype=object), **kw)
         pd.testing.assert_frame_equal(got, old(wanted, **kw), check_exact=True)
     assert item_values(ctx, np.array(["A"], dtype=object))["value"].tolist() == ["黑色", "华为", "手机"]
+
+
+def test_item_value_codes_of_a_serving_call_come_from_each_item_keys_values(tmp_path, monkeypatch):
+    """In a serving call (``ItemKeys`` in the context) the pairs are each item key's values kept across
+    calls, joined in table order: exactly the table path's codes, the table built only for keys not
+    seen before; a table with an item's attribute rows apart takes the table path."""
+    import features.extractors.context as cf
+    from features.frames import ITEM_KEYS, ItemKeys
+
+    items = {"A": ("手机", "t", {"颜色": " 黑色", "品牌": "华为", "机身颜色": "黑色 "}),
+             "B": ("耳机", "t", {"颜色": "  ", "品牌": "ＨＵＡＷＥＩ"}),
+             "C": ("手机", "t", {}), "D": ("口红", "t", {"颜色": "红"}),
+             "E": ("红", "t", {"颜色": "红", "品牌": "华为"})}  # its category is one of its values
+    c = make_corpus(items, {"S1": [("user", "你好", []), ("staff", "看看", None)]},
+                    [("X", "S1", 1, ["A", "B", "C"], "A", "train")])
+    memos: dict = {}
+
+    def served():
+        ctx = FeatureContext(c, tmp_path / "art", tmp_path / "cache")
+        ctx.memo(ITEM_KEYS, lambda: ItemKeys({i: f"key-{i}" for i in items}, memos))
+        return ctx
+
+    cases = [(np.array(wanted, dtype=object), kw) for wanted, kw in (
+        (["A", "B", "C"], {}), (["E", "D", "A", "Z"], {}), (["C", "E"], {"include_category": False}),
+        (["B", "E", "A"], {"attributes": ["颜色"]}))]
+    for wanted, kw in cases:
+        table = cf.item_value_codes(FeatureContext(c, tmp_path / "art", tmp_path / "cache"), wanted, **kw)
+        for keyed in (cf._keyed_item_value_codes(served(), wanted, kw.get("include_category", True), kw.get("attributes")),
+                      cf.item_value_codes(served(), wanted, **kw)):
+            for k, t in zip(keyed, table, strict=True):
+                np.testing.assert_array_equal(k, t, strict=True)
+    item, value, values = cf.item_value_codes(served(), np.array(["E", "A"], dtype=object))
+    # in table order: A's 黑色, 华为; E's 红, 华为; the categories: A's 手机 (E's 红 is one of its values)
+    assert (item.tolist(), value.tolist(), values.tolist()) == ([1, 1, 0, 0, 1], [0, 1, 2, 1, 3], ["黑色", "华为", "红", "手机"])
+
+    def no_table(*a):
+        raise AssertionError("every key's values are kept: no table")
+
+    with monkeypatch.context() as m:
+        m.setattr(cf, "_item_value_table", no_table)
+        for wanted, kw in cases:
+            cf.item_value_codes(served(), wanted, **kw)
+
+    c.item_attrs = c.item_attrs.iloc[[0, 3, 1, 2, *range(4, len(c.item_attrs))]].reset_index(drop=True)
+    assert c.item_attrs["item_id"].tolist()[:4] == ["A", "B", "A", "A"]  # A's rows apart: the table path
+    for wanted, kw in cases:
+        table = cf.item_value_codes(FeatureContext(c, tmp_path / "art", tmp_path / "cache"), wanted, **kw)
+        assert cf._keyed_item_value_codes(served(), wanted, kw.get("include_category", True), kw.get("attributes")) is None
+        for k, t in zip(cf.item_value_codes(served(), wanted, **kw), table, strict=True):
+            np.testing.assert_array_equal(k, t, strict=True)

