@@ -143,7 +143,12 @@ def test_item_index_codes_are_the_positions_of_the_ids_as_strings():
     wanted = pd.Series(["I2", "x", "I1", "I2"], dtype="str")
     assert index.codes(wanted).tolist() == [1, 3, 0, 1]  # an unknown id: the extra last row
     assert index.codes(np.array([7, "I1", None], dtype=object)).tolist() == [2, 0, 3]  # 7 read as "7"; none
-    old = positions(index.ids, wanted.astype(str))  # the pandas lookup it replaced
+    old = positions(pd.Index(index.ids), wanted.astype(str))  # the pandas lookup it replaced
     assert np.where(old < 0, len(index.ids), old).tolist() == index.codes(wanted).tolist()
     ids = np.array(["I1", "x"], dtype=object)
     assert index.codes_of_distinct(ids) is index.codes_of_distinct(ids)  # memoised for the latest ids
+    for column in (pd.Series(["I1", "I2", "I1", "7"], dtype="str"), pd.Series([3, 1, 3, 2]),
+                   pd.Series(["b", None, "a", None], dtype="str")):  # the ids: pd.unique of them as strings
+        got, want = _ItemIndex(column).ids, pd.unique(column.astype(str))
+        assert got.dtype == object and len(got) == len(want)
+        assert all(g == w or (pd.isna(g) and pd.isna(w)) for g, w in zip(got.tolist(), want.tolist()))
