@@ -34,6 +34,7 @@ Only turns before the sample's recommendation turn are used (``ctx.preferences``
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -144,6 +145,9 @@ def _item_value_index(item: np.ndarray, phrase: np.ndarray, ok: np.ndarray) -> _
     return _ItemValueIndex(items, starts, sizes, cols, value.reshape(-1))
 
 
+_ONE_THREAD_ANYWAY = 1 << 18  # OpenBLAS's SMP_THRESHOLD_MIN (65536) x GEMM_MULTITHREAD_THRESHOLD (4)
+
+
 def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.ndarray, p_word: np.ndarray,
                   values: _ItemValueIndex, M, ok, chunk: int = 512) -> np.ndarray:
     """Per row: mean over the sample's preference words of the max cosine over the item's values.
@@ -183,7 +187,10 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     entry_value = value_of_occurrence[np.repeat(starts[pair_item] - first, sizes) + np.arange(sizes.sum())]
     entry_cos = np.empty(len(entry_pair), np.float32)
     entry_word = pair_word[entry_pair]
-    with one_blas_thread():
+    # A product of at most 2^18 multiply-adds OpenBLAS runs on the calling thread by itself (a request's
+    # are): limiting its threads would cost more than the product (~0.1 ms in a scoring process).
+    small = min(len(word_cols), chunk) * len(value_cols) * M.shape[1] <= _ONE_THREAD_ANYWAY
+    with nullcontext() if small else one_blas_thread():
         for c0 in range(0, len(word_cols), chunk):
             sel = (entry_word >= c0) & (entry_word < c0 + chunk)
             if sel.any():
