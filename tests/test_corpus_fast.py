@@ -96,3 +96,38 @@ def test_frame_of_makes_the_constructors_blocks():
         assert isinstance(got.index, pd.RangeIndex) and got.columns.dtype == want.columns.dtype
     with pytest.raises(ValueError):
         frame_of({"a": np.arange(2), "b": pd.array(["x", "y", "z"], dtype=s)})
+
+
+def test_positions_in_is_the_index_lookup():
+    from core.corpus.validate import positions_in
+
+    def index_lookup(ids, among):
+        index = pd.Index(among)
+        at = index.get_indexer(ids) if index.is_unique else None
+        return None if at is None or (at < 0).any() else at.tolist()
+
+    s = pd.StringDtype(na_value=np.nan)
+    cases = [(["b", "a", "b", "c"], ["a", "b", "c"], [1, 0, 1, 2]), (["a"] * 3, ["a"], [0, 0, 0]), ([], ["a"], []),
+             (["a", "x"], ["a", "b"], None), (["a"], ["a", "b", "a"], None),  # x missing; a repeated
+             (["a", None], [None, "a"], [1, 0]), (["a", None], ["a"], None)]  # nulls: NaN matches NaN
+    for ids, among, want in cases:
+        for a, b in ((pd.array(ids, dtype=s), pd.array(among, dtype=s)), (np.array(ids, object), np.array(among, object))):
+            got = positions_in(a, b)
+            assert (None if got is None else got.tolist()) == want == index_lookup(a, b)
+
+
+def test_candidate_rows_of_any_candidates_columns():
+    """Candidates whose columns are not the contract's (reordered, one more) keep their columns;
+    a repeated sample gives the merge's rows."""
+    corpus = Corpus.from_records(**tiny_records())
+    cands = corpus.candidates
+    corpus.candidates = cands[["item_id", "sample_id", "label", "position"]].assign(extra=np.arange(len(cands)) * 2.5)
+    rows = corpus.candidate_rows()
+    merged = corpus.candidates.merge(corpus.samples[["sample_id", "session_id", "user_id", "turn", "split"]],
+                                     on="sample_id", how="left", sort=False)
+    merged.insert(0, "row_id", np.arange(len(merged), dtype=np.int64))
+    pd.testing.assert_frame_equal(rows, merged, check_exact=True)
+    _is_constructed(rows)
+    corpus.samples = pd.concat([corpus.samples, corpus.samples.iloc[:1]], ignore_index=True)
+    rows = corpus.candidate_rows()
+    assert len(rows) == len(cands) + (cands["sample_id"] == corpus.samples["sample_id"][0]).sum()
