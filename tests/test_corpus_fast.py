@@ -48,13 +48,18 @@ def test_tables_have_the_contract_dtypes_and_are_plain_frames():
     assert users.loc["U1", "top3_categories_recent"] == ["手机", "耳机"] and users.loc["U1", "vip"] is True
 
 
-def test_candidate_rows_are_the_merge_and_own_their_arrays():
-    corpus = Corpus.from_records(**tiny_records())
-    rows = corpus.candidate_rows()
+def _merged(corpus: Corpus) -> pd.DataFrame:
+    """The candidate rows as the merge of candidates and samples gives them."""
     merged = corpus.candidates.merge(corpus.samples[["sample_id", "session_id", "user_id", "turn", "split"]],
                                      on="sample_id", how="left", sort=False)
     merged.insert(0, "row_id", np.arange(len(merged), dtype=np.int64))
-    pd.testing.assert_frame_equal(rows, merged, check_exact=True)
+    return merged
+
+
+def test_candidate_rows_are_the_merge_and_own_their_arrays():
+    corpus = Corpus.from_records(**tiny_records())
+    rows = corpus.candidate_rows()
+    pd.testing.assert_frame_equal(rows, _merged(corpus), check_exact=True)
     _is_constructed(rows)
     before = corpus.candidates.copy()
     rows.loc[0, "item_id"] = "changed"
@@ -123,10 +128,7 @@ def test_candidate_rows_of_any_candidates_columns():
     cands = corpus.candidates
     corpus.candidates = cands[["item_id", "sample_id", "label", "position"]].assign(extra=np.arange(len(cands)) * 2.5)
     rows = corpus.candidate_rows()
-    merged = corpus.candidates.merge(corpus.samples[["sample_id", "session_id", "user_id", "turn", "split"]],
-                                     on="sample_id", how="left", sort=False)
-    merged.insert(0, "row_id", np.arange(len(merged), dtype=np.int64))
-    pd.testing.assert_frame_equal(rows, merged, check_exact=True)
+    pd.testing.assert_frame_equal(rows, _merged(corpus), check_exact=True)
     _is_constructed(rows)
     corpus.samples = pd.concat([corpus.samples, corpus.samples.iloc[:1]], ignore_index=True)
     rows = corpus.candidate_rows()
