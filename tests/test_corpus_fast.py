@@ -133,3 +133,12 @@ def test_candidate_rows_of_any_candidates_columns():
     corpus.samples = pd.concat([corpus.samples, corpus.samples.iloc[:1]], ignore_index=True)
     rows = corpus.candidate_rows()
     assert len(rows) == len(cands) + (cands["sample_id"] == corpus.samples["sample_id"][0]).sum()
+
+
+def test_boolean_column_is_pandas_conversion():
+    from core.corpus.validate import _boolean_col
+
+    for values in ([True, None, False], [], [None], [False, False]):
+        got = _boolean_col(values)
+        pd.testing.assert_extension_array_equal(got, pd.array(values, dtype="boolean"))
+        assert np.array_equal(got._data, pd.array(values, dtype="boolean")._data)  # False under the mask, as there
