@@ -141,7 +141,8 @@ def _item_value_index(item: np.ndarray, phrase: np.ndarray, ok: np.ndarray) -> _
     keep = np.flatnonzero(item >= 0)
     keep = keep[(phrase[keep] >= 0) & ok[phrase[keep]]]
     by_item = keep[np.argsort(item[keep], kind="stable")]
-    items, starts, sizes = np.unique(item[by_item], return_index=True, return_counts=True)
+    starts = np.flatnonzero(np.diff(item[by_item], prepend=-1))  # each item's first pair (items are >= 0)
+    items, sizes = item[by_item][starts], np.diff(starts, append=len(by_item))
     cols, value = np.unique(phrase[by_item], return_inverse=True)
     return _ItemValueIndex(items, starts, sizes, cols, value.reshape(-1))
 
@@ -172,7 +173,9 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     value_cols, value_of_occurrence = values.cols, values.value
     word_of_p, word_cols = pd.factorize(p_word[first])  # the distinct words, first seen first
     # (row, word) pairs
-    with_item = np.flatnonzero(np.isin(row_item, items_with))
+    has_values = np.zeros(max(int(row_item.max(initial=-1)), int(items_with[-1])) + 1, bool)
+    has_values[items_with] = True  # (a flag per item position: np.isin would sort both sides)
+    with_item = np.flatnonzero(has_values[row_item] & (row_item >= 0))
     r_at, p_at = join_codes(row_sample[with_item], p_sample[first])
     if not len(r_at):
         return out
