@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.corpus.records import is_missing
 from core.corpus.validate import (CANDIDATE_COLUMNS, SOURCE_TABLES, KnownItems, KnownRecords, RawTable, build_tables,
-                                  column_array, column_index, frame_of, no_gc, positions_in, take_rows)
+                                  column_array, column_index, frame_of, no_gc, positions_in, take_columns)
 from core.corpus.write import save_corpus
 
 TABLE_NAMES = ("users", "items", "item_attrs", "sessions", "turns", "turn_items", "pref_words", "behaviors",
@@ -53,7 +53,7 @@ class Corpus:
         for c in names:  # the rows' own arrays: numpy ones are copied into the frame's blocks
             v = column_array(candidates, c)
             table[c] = v if isinstance(v, np.ndarray) else v.copy()
-        table.update((c, take_rows(column_array(samples, c), at)) for c in cols)
+        table.update(take_columns({c: column_array(samples, c) for c in cols}, at))
         return frame_of(table)
 
     # -- construction ------------------------------------------------------------------------------

@@ -269,13 +269,17 @@ def column_array(df: pd.DataFrame, name: str):
     return df._get_column_array(at) if isinstance(at, int) else df[name].array
 
 
-def take_rows(values, rows: np.ndarray):
-    """``values.take(rows)`` for positions ``rows`` known to be valid (0 <= row < len), numpy or
-    extension array; an Arrow-backed one takes with pyarrow at once (pandas' checks of ``rows``
-    cost as much as the take of a request's rows)."""
-    if isinstance(values, pd.arrays.ArrowExtensionArray):
-        return values._from_pyarrow_array(values._pa_array.take(rows))
-    return values.take(rows)
+def take_columns(columns: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """``{c: v.take(rows)}`` of a frame's column arrays (numpy or extension arrays of one length) for
+    positions ``rows`` known to be valid (0 <= row < len). The Arrow-backed columns are taken together
+    by one pyarrow ``Table.take``, without pandas' checks of ``rows``: per column, these cost more
+    than the take of a request's rows (its 31 items' 7 string columns: 84 -> 53 us)."""
+    arrow = [c for c, v in columns.items() if isinstance(v, pd.arrays.ArrowExtensionArray)]
+    taken = {}
+    if arrow:
+        table = pa.Table.from_arrays([columns[c]._pa_array for c in arrow], names=[str(k) for k in range(len(arrow))])
+        taken = {c: columns[c]._from_pyarrow_array(v) for c, v in zip(arrow, table.take(rows).columns)}
+    return {c: taken[c] if c in taken else v.take(rows) for c, v in columns.items()}
 
 
 def positions_in(ids, among) -> np.ndarray | None:
@@ -488,8 +492,8 @@ class KnownItems:
         self._start = np.searchsorted(code, np.arange(len(self.items)))
         self._len = np.searchsorted(code, np.arange(len(self.items)), side="right") - self._start
         # Rows are taken column by column (``table.take(rows).reset_index()`` costs 3x for a request)
-        self._item_columns = {c: v.array for c, v in self.items.items()}
-        self._attr_columns = {c: v.array for c, v in self.item_attrs.items()}
+        self._item_columns = {c: column_array(self.items, c) for c in self.items.columns}
+        self._attr_columns = {c: column_array(self.item_attrs, c) for c in self.item_attrs.columns}
 
     def __len__(self) -> int:
         return len(self._row)
@@ -504,8 +508,7 @@ class KnownItems:
         """The items rows ``rows``, their item_attrs rows (item by item) and each one's count of them."""
         n = self._len[rows]
         attr_rows = np.repeat(self._start[rows] - (np.cumsum(n) - n), n) + np.arange(n.sum())
-        return (frame_of({c: v.take(rows) for c, v in self._item_columns.items()}),
-                frame_of({c: v.take(attr_rows) for c, v in self._attr_columns.items()}), n)
+        return frame_of(take_columns(self._item_columns, rows)), frame_of(take_columns(self._attr_columns, attr_rows)), n
 
 
 class KnownRecords:
