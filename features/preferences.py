@@ -37,6 +37,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from features.frames import column_values, factorize_values
 from features.text import Tokenizer, lexicon_from_items, normalise_series, normalise_text, tokenizer_for
 
 PREF_TYPES = ("descriptive", "category", "comparative", "negative")
@@ -309,8 +310,8 @@ def is_user_role(role: pd.Series) -> pd.Series:
 def user_rows(role) -> np.ndarray:
     """Per value of ``role`` (a column or an array), whether it is a user's."""
     # Each distinct role once (a table repeats a handful): four Arrow string passes cost ~0.4 ms a request.
-    codes, distinct = pd.factorize(np.asarray(role, dtype=object))  # a missing role: -1, not a user
-    user = np.array([str(r).lower() in USER_ROLES for r in distinct] + [False], dtype=bool)
+    codes, distinct = factorize_values(role, use_na_sentinel=True)  # a missing role: -1, not a user
+    user = np.array([str(r).lower() in USER_ROLES for r in distinct.tolist()] + [False], dtype=bool)
     return user[codes]
 
 
@@ -351,6 +352,14 @@ def _flags(column: pd.Series) -> np.ndarray:
     return column.fillna(False).astype(bool).to_numpy()
 
 
+def _annotated(turns: pd.DataFrame) -> np.ndarray:
+    """Per turn, whether it is ``pref_annotated`` (``_flags``; a numpy bool column read without a Series)."""
+    if "pref_annotated" not in turns:
+        return np.zeros(len(turns), bool)
+    values = column_values(turns, "pref_annotated")
+    return values if values.dtype == bool else _flags(turns["pref_annotated"])
+
+
 def context_preferences(ctx) -> ContextPreferences:
     """:func:`preferences_for_context`'s rows as arrays.
 
@@ -362,7 +371,7 @@ def context_preferences(ctx) -> ContextPreferences:
     turns = ctx.corpus.turns
     rows, _ = ctx.context_rows  # (the table's columns read as arrays: it is not built)
     user = user_rows(ctx.context_column("role"))
-    annotated = _flags(turns["pref_annotated"])[rows] if "pref_annotated" in turns else np.zeros(len(rows), bool)
+    annotated = _annotated(turns)[rows]
     turn, text, kind = [], [], []
     ann = np.flatnonzero(user & annotated)
     if len(ann):

@@ -39,6 +39,15 @@ def test_text_matches_bounds_and_wording():
     assert np.isnan(bound[per_text["200g以内"]])  # a capacity, not a price
     assert cheaper[per_text["便宜一点"]] and not cheaper[per_text["别太贵"]]
     assert expensive[per_text["别太贵"]] and not expensive[per_text["便宜一点"]]
+    # read once per process: again, alone or among new texts (one of them with a decimal bound), the same
+    import features.extractors.constraints as constraints
+
+    assert "低于3000" in constraints._READINGS
+    again = _text_matches(np.array(["便宜一点", "不超过99.5元", "低于3000"], dtype=object))
+    assert again[0].tolist() == [0, 1, 2] and again[1][1:].tolist() == [99.5, 3000.0] and np.isnan(again[1][0])
+    assert again[2].tolist() == [True, False, False] and again[3].tolist() == [False, False, False]
+    first = [x.tolist() for x in _text_matches(texts)]
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(first, (code, bound, cheaper, expensive)))
 
 
 def test_turns_before_sample_pairs_each_turn_with_later_samples_of_its_session():

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.extractors.basic import row_prices
-from features.frames import column_values, id_positions, numeric_frame, row_codes
+from features.frames import column_values, factorize_values, id_positions, numeric_frame, row_codes
 from features.registry import KindParams, OutputColumn, register
 from features.text import normalise_text
 
@@ -53,18 +53,38 @@ class _PerSample:
 def _text_matches(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per text: ``code`` of its distinct text (-1 = missing), and per distinct text (normalised) the
     upper bound it states (NaN = none), whether it asks for cheaper, whether it says too expensive.
-    Each distinct text is read once (a sample's context repeats its earlier turns' words)."""
-    code, uniq = pd.factorize(texts)
-    norm = [normalise_text(str(t)) for t in uniq.tolist()]
+    Each distinct text is read once per process (``_READINGS``: a live chat re-sends its earlier turns,
+    and a sample's context repeats its earlier turns' words)."""
+    code, uniq = factorize_values(texts, use_na_sentinel=True)
+    uniq = [str(t) for t in uniq.tolist()]
+    new = [t for t in uniq if t not in _READINGS]
+    if new:
+        if len(_READINGS) + len(new) > _READINGS_MAX:
+            _READINGS.clear()
+        _READINGS.update(zip(new, _read_texts(new)))
+    readings = [_READINGS[t] for t in uniq]
+    bound = np.fromiter((r[0] for r in readings), float, len(uniq))
+    cheaper = np.fromiter((r[1] for r in readings), bool, len(uniq))
+    expensive = np.fromiter((r[2] for r in readings), bool, len(uniq))
+    return code, bound, cheaper, expensive
+
+
+def _read_texts(texts: list[str]) -> list[tuple[float, bool, bool]]:
+    """Per text (normalised): the upper bound it states (NaN = none), whether it asks for cheaper,
+    whether it says too expensive."""
+    norm = [normalise_text(t) for t in texts]
     ub = [_UPPER.search(t) for t in norm]
     bound = np.full(len(norm), np.nan)
     said = [k for k, m in enumerate(ub) if m is not None]
     if said:  # numbers as pd.to_numeric reads them
         bound[said] = pd.to_numeric(np.array([ub[k]["a"] or ub[k]["b"] for k in said], dtype=object),
                                     errors="coerce").astype(float)
-    cheaper = np.fromiter((_CHEAPER.search(t) is not None for t in norm), bool, len(norm))
-    expensive = np.fromiter((_TOO_EXPENSIVE.search(t) is not None for t in norm), bool, len(norm))
-    return code, bound, cheaper, expensive
+    return [(b, _CHEAPER.search(t) is not None, _TOO_EXPENSIVE.search(t) is not None)
+            for b, t in zip(bound.tolist(), norm)]
+
+
+_READINGS: dict[str, tuple[float, bool, bool]] = {}  # ``_read_texts`` of each text read so far
+_READINGS_MAX = 200_000
 
 
 def _per_sample(ctx) -> _PerSample:
@@ -110,12 +130,12 @@ def _group_median(values: np.ndarray, group: np.ndarray) -> np.ndarray:
         return np.zeros(0)
     order = np.lexsort((values, group))  # NaN last within each group
     g, v = group[order], values[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
     valid = np.add.reduceat((~np.isnan(v)).astype(np.int64), starts)
     mid = starts + valid // 2
     median = np.where(valid % 2 == 1, v[mid], (v[mid - 1] + v[mid]) / 2)
     out = np.empty(len(values))
-    out[order] = np.where(valid > 0, median, np.nan).repeat(np.diff(np.r_[starts, len(v)]))
+    out[order] = np.where(valid > 0, median, np.nan).repeat(np.diff(starts, append=len(v)))
     return out
 
 
