@@ -124,6 +124,41 @@ def test_compiled_predict_equals_padding_each_chunk(compiled, n):
     assert np.array_equal(got, padded_call_of_each_chunk(model, X))
 
 
+def test_compiled_calls_are_the_functions_own_calls(compiled):
+    """The lean call (``FlatCall``) of every padded size gives what the traced function gives."""
+    model, table = compiled
+    assert sorted(model._flat) == sorted(model.SIZES)
+    for size, fn in model._fns.items():
+        reps = -(-size // table.n_rows)
+        packed = rin.pack(model.space, {k: np.concatenate([v] * reps)[:size] for k, v in table.X().items()})
+        got = model._flat[size](packed)
+        want = fn(packed).numpy()
+        assert got.dtype == want.dtype == np.float32 and got.shape == (size,)
+        assert np.array_equal(got, want)
+
+
+def test_flat_call_of_a_function_of_variables():
+    """Inputs in the flat order of the signature (sorted keys, not the dict's), variables captured."""
+    import tensorflow as tf
+
+    from pipelines.score import FlatCall
+
+    w = tf.Variable([[0.5], [-1.0], [2.0]], dtype=tf.float32)
+    emb = tf.Variable([0.1, 0.2, 0.3, 0.4], dtype=tf.float32)
+    f = tf.function(lambda b: tf.sigmoid(tf.matmul(b["x"], w)[:, 0] + tf.reduce_sum(tf.gather(emb, b["a"]), axis=1)))
+    fn = f.get_concrete_function({"x": tf.TensorSpec((4, 3), tf.float32, name="x"),
+                                  "a": tf.TensorSpec((4, 2), tf.int32, name="a")})
+    flat = FlatCall.of(fn)
+    assert flat is not None and flat._keys == ["a", "x"]
+    X = {"x": np.arange(12, dtype=np.float32).reshape(4, 3) / 10, "a": np.array([[0, 1], [2, 3], [3, 3], [1, 0]], np.int32)}
+    want = 1 / (1 + np.exp(-(X["x"] @ np.array([0.5, -1.0, 2.0]) + np.array([0.3, 0.7, 0.8, 0.3]))))
+    np.testing.assert_allclose(flat(X), want, rtol=1e-6)
+    assert np.array_equal(flat(X), fn(X).numpy())
+    # Not one dict of tensors: no lean call (the function is called as it is).
+    g = tf.function(lambda x, y: x + y).get_concrete_function(tf.TensorSpec((2,), tf.float32), tf.TensorSpec((2,), tf.float32))
+    assert FlatCall.of(g) is None
+
+
 # -- RequestBatcher: a call on an idle service is scored from the call itself -----------------------------------
 class GatedScorer:
     """Records its calls (request ids) and the thread of each; holds the first call until ``gate``."""
