@@ -142,3 +142,14 @@ def test_boolean_column_is_pandas_conversion():
         got = _boolean_col(values)
         pd.testing.assert_extension_array_equal(got, pd.array(values, dtype="boolean"))
         assert np.array_equal(got._data, pd.array(values, dtype="boolean")._data)  # False under the mask, as there
+
+
+def test_string_columns_sliced_from_one_array_are_each_columns_conversion():
+    from core.corpus.validate import _str_col, _str_cols
+
+    for columns in ((["a", None], [], ["中文", "b", None]), ([None],), (["a"], ["b", 1]), ()):  # 1: column by column
+        got = _str_cols(*columns)
+        assert len(got) == len(columns)
+        for g, values in zip(got, columns):
+            pd.testing.assert_extension_array_equal(g, _str_col(values))
+            pd.testing.assert_extension_array_equal(g, pd.array(values, dtype="str"))
