@@ -14,7 +14,7 @@ A ranking request touches three kinds of feature:
   own caches (tokens per text in ``Tokenizer``, phrase vectors per phrase, sentence embeddings per
   text in ``EmbeddingCache``), so a turn encodes only its new utterances.
 
-Every value comes from ``FeaturePipeline.raw_part`` (the kind's transform) and the fitted encoders of
+Every value comes from ``FeaturePipeline.raw_arrays`` (the kind's transform) and the fitted encoders of
 ``FeaturePipeline.encode``: the code of training, so a request scores exactly as in evaluation. The
 caches hold encoded arrays, one row per key.
 """
@@ -30,7 +30,7 @@ import pandas as pd
 from core.corpus import Corpus
 from core.table import FeatureTable
 from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, keys_of
-from features.materialize import FeaturePipeline, raw_columns
+from features.materialize import FeaturePipeline
 from features.registry import get_kind
 from features.spec import FeatureEntry
 
@@ -149,8 +149,13 @@ class ServingFeatures:
         if not todo.any():
             return
         part = rows[todo]
-        raw = raw_columns(self.pipeline.raw_part(ctx, part, e) for e in entries)
-        store.add(list(keys[todo]), self._encoders[id(entries)].encode(raw))
+        store.add(list(keys[todo]), self._encoded(ctx, part, entries))
+
+    def _encoded(self, ctx, rows: pd.DataFrame, entries: list[FeatureEntry]) -> dict[str, np.ndarray]:
+        """The encoded columns of ``entries`` (one of the three groups) over ``rows``: each feature's
+        raw columns as arrays (``raw_arrays``; no frame per feature), then the group's encoders."""
+        raw = {col: v for e in entries for col, v in self.pipeline.raw_arrays(ctx, rows, e).items()}
+        return self._encoders[id(entries)].encode(raw)
 
     # -- a whole request corpus ------------------------------------------------------------------------
     def prefetch(self, utterances: list[str]) -> None:
@@ -183,8 +188,7 @@ class ServingFeatures:
                     pos = store.positions(keys)
                 arrays.update(store.take(pos[codes]))
         if self.dialogue_entries:
-            raw = raw_columns(self.pipeline.raw_part(ctx, rows, e) for e in self.dialogue_entries)
-            arrays.update(self._encoders[id(self.dialogue_entries)].encode(raw))
+            arrays.update(self._encoded(ctx, rows, self.dialogue_entries))
         return FeatureTable(rows, arrays)
 
 

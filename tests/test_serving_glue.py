@@ -1,14 +1,18 @@
 """The glue between a serving call's extractors and its ranker arrays: raw columns as arrays
-(``raw_columns``), the numeric encoders over stacked columns, frames built from column arrays
+(``FeaturePipeline.raw_arrays``), the numeric encoders over stacked columns, frames built from column arrays
 (``frame_of``); each must give exactly what the pandas path it replaces gives."""
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import features.materialize as mat
+from core.corpus import Corpus
 from core.corpus.validate import frame_of
 from features.materialize import (_apply_numeric, _apply_numeric_columns, _apply_vocab, _float_frame_columns,
-                                  _float_values, _fit_numeric, raw_columns)
+                                  _float_values, _fit_numeric, FeaturePipeline)
+from features.spec import parse_spec
+from tests.fixtures import tiny_records
 
 
 def _same_frame(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -95,18 +99,54 @@ def test_numeric_columns_are_each_columns_encoder(monkeypatch):
     assert _apply_numeric_columns([], []).shape == (0, 0)
 
 
-def test_raw_columns_and_encode_of_arrays_are_those_of_the_frame():
-    frames = [pd.DataFrame({"f": [1.0, np.nan, 3.0], "f__b": [0.0, 1.0, 2.0]}),
-              pd.DataFrame({"c": pd.array(["x", None, "y"], dtype=pd.StringDtype(na_value=np.nan))}),
-              pd.DataFrame({"s[0]": np.array([1, 0, 2], np.int32), "s[1]": np.array([3, 4, 0], np.int32)}),
-              pd.DataFrame({"o": np.array(["u", "v", None], dtype=object), "g": [1.0, 2.0, 3.0]})]
-    whole = pd.concat(frames, axis=1)
-    cols = raw_columns(frames)
-    assert list(cols) == list(whole.columns)
-    for c, v in cols.items():
-        assert isinstance(v, np.ndarray) and v.dtype == whole[c].to_numpy().dtype
-        assert np.array_equal(v, whole[c].to_numpy(), equal_nan=v.dtype != object) or \
-            [x if isinstance(x, str) else None for x in v] == [x if isinstance(x, str) else None for x in whole[c]]
+GLUE_SPEC = """\
+version: 1
+features:
+  - name: profile
+    group: BF
+    kind: user_profile
+    fields: [sex, age, avg_pay_monthly]
+  - name: category
+    group: BF
+    kind: item_field
+    field: category
+  - name: price
+    group: BF
+    kind: price
+  - name: title_jaccard
+    group: IF
+    kind: title_jaccard
+  - name: user_state
+    group: KF
+    kind: user_state
+    maxlen: 4
+    ckg: {dim: 4, epochs: 1, min_value_count: 1, min_keyword_df: 1}
+feature_sets:
+  all: [BF, IF, KF]
+"""
+
+
+def test_raw_arrays_encode_as_the_frames_of_raw_part(tmp_path):
+    """Categorical (object), numeric and id-block outputs: their arrays as ``raw_arrays`` gives them
+    (what serving encodes) encode exactly as the concatenated ``raw_part`` frames (training's path)."""
+    corpus = Corpus.from_records(**tiny_records())
+    pipe = FeaturePipeline(parse_spec(yaml.safe_load(GLUE_SPEC)), tmp_path / "store", show_progress=False).fit(corpus)
+    ctx, rows = pipe.context(corpus), corpus.candidate_rows()
+    arrays = {c: v for e in pipe.spec.features for c, v in pipe.raw_arrays(ctx, rows, e).items()}
+    whole = pd.concat([pipe.raw_part(ctx, rows, e) for e in pipe.spec.features], axis=1)
+    assert list(arrays) == list(whole.columns)
+    assert {pipe.outputs(e)[0].kind for e in pipe.spec.features} == {"categorical", "numeric", "ids"}
+    assert all(isinstance(v, np.ndarray) and len(v) == len(rows) for v in arrays.values())
+    got, want = pipe.encode(arrays), pipe.encode(whole)
+    assert list(got) == list(want)
+    for c in want:
+        assert got[c].dtype == want[c].dtype and np.array_equal(got[c], want[c]), c
+    # and the frame of raw_part is the one of those arrays
+    assert pipe.raw_part(ctx, rows, pipe.spec.features[2]).equals(frame_of(pipe.raw_arrays(ctx, rows, pipe.spec.features[2])))
+
+
+def test_vocab_of_object_and_string_arrays():
     enc = {"values": ["y", "x"]}
-    assert _apply_vocab(cols["c"], enc).tolist() == _apply_vocab(whole["c"], enc).tolist() == [3, 0, 2]
-    assert _apply_vocab(cols["o"], {"values": ["v"]}).tolist() == [1, 2, 0]  # OOV, known, missing
+    c = pd.array(["x", None, "y"], dtype=pd.StringDtype(na_value=np.nan))
+    assert _apply_vocab(np.asarray(c, dtype=object), enc).tolist() == _apply_vocab(pd.Series(c), enc).tolist() == [3, 0, 2]
+    assert _apply_vocab(np.array(["u", "v", None], dtype=object), {"values": ["v"]}).tolist() == [1, 2, 0]  # OOV, known, missing
