@@ -109,6 +109,16 @@ def test_numeric_frame_is_the_dict_frame_as_floats():
     assert len(got._mgr.blocks) == 1  # one float64 block: serving reads the columns as its rows
     empty = frames.numeric_frame({"a": np.zeros(0), "b": np.zeros(0)}, pd.RangeIndex(0))
     assert empty.shape == (0, 2) and list(empty.dtypes) == [np.float64, np.float64]
+    for index in (pd.Index([7, 3, 9]), pd.RangeIndex(3)):  # the frame the 2-d constructor makes, block for block
+        values = np.stack([np.asarray(v, dtype=np.float64) for v in cols.values()])
+        want = pd.DataFrame(values.T, index=index, columns=list(cols), copy=False)
+        got = frames.numeric_frame(cols, index)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert got._mgr.is_consolidated() and got._mgr.blocks[0].mgr_locs.as_array.tolist() == [0, 1, 2]
+        assert got._mgr.blocks[0].values.flags.c_contiguous == want._mgr.blocks[0].values.flags.c_contiguous
+        assert np.array_equal(got.to_numpy().T, values, equal_nan=True)
+    none = frames.numeric_frame({}, pd.RangeIndex(3))
+    assert none.shape == (3, 0) and none.index.equals(pd.RangeIndex(3))
 
 
 def test_before_sample_is_memoised_per_table_object(tmp_path):
