@@ -330,3 +330,24 @@ def test_item_value_codes_of_a_serving_call_come_from_each_item_keys_values(tmp_
         assert cf._keyed_item_value_codes(served(), wanted, kw.get("include_category", True), kw.get("attributes")) is None
         for k, t in zip(cf.item_value_codes(served(), wanted, **kw), table, strict=True):
             np.testing.assert_array_equal(k, t, strict=True)
+
+
+def test_group_mean_of_a_few_pairs_is_the_sparse_products_to_the_bit():
+    """_group_mean sums a few pairs row by row: the very bytes of the sparse product (columns ascending
+    within a key, float32 from zero), -0.0 included; repeated pairs and float64 rows take the product."""
+    import features.extractors.context as cf
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n_keys, n_rows, d = rng.integers(1, 5), rng.integers(1, 30), rng.choice([3, 100])
+        pairs = dict.fromkeys(zip(rng.integers(0, n_keys, 40).tolist(), rng.integers(0, n_rows, 40).tolist()))
+        keys, cols = (np.array(v) for v in zip(*pairs))
+        M = (rng.standard_normal((n_rows, d)) * rng.choice([1e-3, 1.0, 1e3])).astype(np.float32)
+        M[rng.random(M.shape) < 0.05] = -0.0
+        S = cf.sp.csr_matrix((np.ones(len(keys), np.float32), (keys, cols)), shape=(n_keys, n_rows))
+        assert cf._few_group_sums(keys, cols, M, n_keys).tobytes() == np.asarray(S @ M, np.float32).tobytes()
+    M = np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)
+    means, counts = cf._group_mean(np.array([1, 1, 0]), np.array([1, 0, 1]), M, 3)
+    assert means.tolist() == [[3.0, 5.0], [2.0, 3.5], [0.0, 0.0]] and counts.tolist() == [1, 2, 0]
+    assert cf._few_group_sums(np.array([0, 0]), np.array([1, 1]), M, 1) is None
+    assert cf._few_group_sums(np.array([0]), np.array([1]), M.astype(np.float64), 1) is None

@@ -58,14 +58,36 @@ PrefType = Literal["descriptive", "category", "comparative", "negative"]
 
 
 # --- shared helpers -------------------------------------------------------------------------------------
+_GROUP_LOOP_MAX = 64  # pairs up to which _group_mean sums rows one by one
+
+
 def _group_mean(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of rows ``M[cols]`` grouped by ``keys`` (0..n_keys-1): (n_keys x d, counts)."""
     if len(keys) == 0:
         return np.zeros((n_keys, M.shape[1]), np.float32), np.zeros(n_keys, np.int64)
-    S = sp.csr_matrix((np.ones(len(keys), np.float32), (keys, cols)), shape=(n_keys, M.shape[0]))
-    sums = np.asarray(S @ M, dtype=np.float32)
+    sums = _few_group_sums(keys, cols, M, n_keys) if len(keys) <= _GROUP_LOOP_MAX else None
+    if sums is None:
+        S = sp.csr_matrix((np.ones(len(keys), np.float32), (keys, cols)), shape=(n_keys, M.shape[0]))
+        sums = np.asarray(S @ M, dtype=np.float32)
     cnt = np.bincount(keys, minlength=n_keys)
     return sums / np.maximum(cnt, 1)[:, None], cnt
+
+
+def _few_group_sums(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: int) -> np.ndarray | None:
+    """``S @ M`` of ``_group_mean`` for a few distinct (key, col) pairs and float32 rows, row by row in the
+    product's order (a CSR matrix's columns ascending within a key, summed in float32 from zero): building
+    the sparse matrix cost ~0.1 ms of a request (its one or two utterances). None for repeated pairs (the
+    product scales a row by its count) or other rows."""
+    if M.dtype != np.float32:
+        return None
+    order = np.lexsort((cols, keys))
+    keys, cols = keys[order].tolist(), cols[order].tolist()
+    if any(a == b for a, b in zip(zip(keys, cols), zip(keys[1:], cols[1:]))):
+        return None
+    sums = np.zeros((n_keys, M.shape[1]), np.float32)
+    for k, c in zip(keys, cols):
+        sums[k] += M[c]
+    return sums
 
 
 def _distinct_codes(kpos: np.ndarray, ppos: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
