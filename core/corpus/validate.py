@@ -222,7 +222,7 @@ def frame_of(columns: Mapping[str, np.ndarray | pd.api.extensions.ExtensionArray
         raise ValueError(f"frame_of: columns of different lengths {[len(a) for a in arrays]}")
     groups: dict[Any, list[int]] = {}  # the constructor's grouping: numpy dtype, or the identity of an extension dtype
     for i, a in enumerate(arrays):
-        kind = _BLOCK_OF.get(type(a.dtype)) if isinstance(a, np.ndarray) else _block_of_extension(a)
+        kind = _block_of(a)
         if kind is None:
             return pd.DataFrame._from_arrays(arrays, columns=names, index=pd.RangeIndex(n), verify_integrity=False)
         groups.setdefault(a.dtype if kind is NumpyBlock else id(a.dtype), []).append(i)
@@ -237,22 +237,29 @@ def frame_of(columns: Mapping[str, np.ndarray | pd.api.extensions.ExtensionArray
         else:
             blocks.extend(ExtensionBlock(arrays[i], placement=BlockPlacement(i), ndim=2) for i in at)
     manager = BlockManager(blocks, [names, pd.RangeIndex(n)], verify_integrity=False)
-    manager._consolidate_inplace()  # (already consolidated: marks it so, as the constructor does)
+    # Consolidated, as the constructor leaves it: the numpy blocks have distinct dtypes (one per
+    # group), which is what ``_consolidate_check`` would find.
+    manager._is_consolidated = manager._known_consolidated = True
     return pd.DataFrame._from_mgr(manager, manager.axes)
 
 
-# numpy dtypes that the constructor stores as they are in a NumpyBlock (not strings, bytes, dates)
-_BLOCK_OF = {type(np.dtype(t)): NumpyBlock for t in (bool, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
-                                                     np.uint32, np.uint64, np.float32, np.float64, object)}
+# The block of a column's array by the class of its dtype (None: left to pandas): the numpy dtypes
+# that the constructor stores as they are (not strings, bytes, dates), and the 1-d-only extension
+# dtypes that get an ExtensionBlock (Arrow, masked ...), found on first use.
+_BLOCKS: dict[type, type | None] = {type(np.dtype(t)): NumpyBlock for t in (
+    bool, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.float32, np.float64, object)}
 
 
-def _block_of_extension(a) -> type | None:
-    """ExtensionBlock for a 1-d-only extension array that goes into one (Arrow, masked ...), else None."""
-    dtype = a.dtype
-    if (isinstance(a, pd.api.extensions.ExtensionArray) and isinstance(dtype, pd.api.extensions.ExtensionDtype)
-            and not dtype._supports_2d and get_block_type(dtype) is ExtensionBlock):
-        return ExtensionBlock
-    return None
+def _block_of(a) -> type | None:
+    if isinstance(a, np.ndarray):
+        return _BLOCKS.get(type(a.dtype)) if a.ndim == 1 else None
+    if not isinstance(a, pd.api.extensions.ExtensionArray):
+        return None
+    kind = type(a.dtype)
+    if kind not in _BLOCKS:
+        _BLOCKS[kind] = (ExtensionBlock if issubclass(kind, pd.api.extensions.ExtensionDtype) and not a.dtype._supports_2d
+                         and get_block_type(a.dtype) is ExtensionBlock else None)
+    return _BLOCKS[kind]
 
 
 @functools.lru_cache(maxsize=1024)
