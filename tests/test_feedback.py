@@ -249,3 +249,14 @@ def test_turned_down_item_ranks_below_half_of_the_candidates(tmp_path):
         assert ratio < 0.1, name
         assert rej_above > neu_above + 0.5, name
         assert below_half >= (0.9 if name == "lr" else 0.85), name
+
+
+def test_in_sorted_is_isin_of_sorted_unique_keys():
+    from features.extractors.feedback import _in_sorted
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        keys = np.unique(rng.integers(0, 20, rng.integers(0, 8)))
+        values = rng.integers(-2, 23, rng.integers(0, 15))
+        assert _in_sorted(values, keys).tolist() == np.isin(values, keys).tolist()
+    assert _in_sorted(np.array([3, 5, 9]), np.array([1, 5])).tolist() == [False, True, False]
