@@ -101,6 +101,13 @@ def test_frame_of_makes_the_constructors_blocks():
         assert isinstance(got.index, pd.RangeIndex) and got.columns.dtype == want.columns.dtype
     with pytest.raises(ValueError):
         frame_of({"a": np.arange(2), "b": pd.array(["x", "y", "z"], dtype=s)})
+    # object values: an ndarray is inferred (by the constructor), a Series or NumpyExtensionArray kept
+    objects = {"s": pd.Series(["a", None], dtype=object), "n": pd.arrays.NumpyExtensionArray(np.array(["b", None], object)),
+               "x": np.array([1.0, 2.0])}
+    for columns in (objects, {**objects, "o": np.array(["c", None], object)}):
+        got = frame_of(columns)
+        assert [str(t) for t in got.dtypes] == ["object", "object", "float64", "str"][:len(columns)]
+        assert got["n"].tolist() == ["b", None] and got["s"].tolist() == ["a", None]
 
 
 def test_positions_in_is_the_index_lookup():
