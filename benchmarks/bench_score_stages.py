@@ -5,7 +5,7 @@
 Requests are the run's test samples (as ``bench_score.py``), scored as one ``Scorer.score`` call
 (``pipelines.score``'s batch path) after ``warm_up`` and one untimed pass (utterances encoded,
 caches filled). Stages: the request records, the request corpus (validation and tables), each
-feature kind computed per call (``FeaturePipeline.raw_part``), the fitted encoders, the model; the
+feature kind computed per call (``FeaturePipeline.raw_arrays``), the fitted encoders, the model; the
 total is the median pass, and "other" what the stages do not cover (row keys, caches, rankings).
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
     scorer = score.Scorer.load(run, args.model)
     scorer.warm_up()
     times: dict[str, list[float]] = defaultdict(list)
-    timed(materialize.FeaturePipeline, "raw_part", lambda a: a[3].name, times)
+    timed(materialize.FeaturePipeline, "raw_arrays", lambda a: a[3].name, times)
     timed(score, "requests_to_records", "<request records>", times)
     timed(score, "request_corpus", "<request corpus>", times)
     timed(score.CompiledModel, "predict", "<model>", times)
