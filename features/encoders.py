@@ -473,15 +473,20 @@ class EmbeddingCache:
             bar.close()
 
 
+_CACHE_KEYS: dict[tuple[str, str], tuple[str, str]] = {}  # (root as given, encoder) -> _CACHES key
 _CACHES: dict[tuple[str, str], EmbeddingCache] = {}
 
 
 def embedding_cache(cache_root: str | os.PathLike, encoder: SentenceEncoder, show_progress: bool = True) -> EmbeddingCache:
     """The process-wide :class:`EmbeddingCache` of ``encoder`` under ``<cache_root>/embeddings``."""
-    root = Path(cache_root) / "embeddings"
-    key = (str(root.resolve()), encoder.name)
+    given = (os.fspath(cache_root), encoder.name)
+    key = _CACHE_KEYS.get(given)
+    if key is None:  # resolving the path costs ~50 us, and a service asks on every request
+        key = (str((Path(cache_root) / "embeddings").resolve()), encoder.name)
+        if os.path.isabs(given[0]):  # (a relative one depends on the working directory)
+            _CACHE_KEYS[given] = key
     if key not in _CACHES:
-        _CACHES[key] = EmbeddingCache(root, encoder, show_progress=show_progress)
+        _CACHES[key] = EmbeddingCache(Path(key[0]), encoder, show_progress=show_progress)
     c = _CACHES[key]
     c.show_progress = show_progress
     return c
