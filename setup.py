@@ -13,7 +13,7 @@ setup(
         "tensorflow~=2.21.0",
         "tf-keras~=2.21.0",
         "tensorflow-recommenders>=0.7.3,<0.8",
-        "pandas>=2.2,<4",
+        "pandas>=3.0,<3.2",  # core.corpus builds request tables through pandas internals, tested on 3.1
         "pyarrow>=15",
         "scikit-learn>=1.4,<2",
         "jieba>=0.42.1,<0.43",
