@@ -237,6 +237,10 @@ def test_bad_requests_are_400_or_413_and_the_service_keeps_answering(server, tes
     assert 'econvrec_requests_total{endpoint="rank",status="400"} 5.0' in metrics
     assert 'econvrec_requests_total{endpoint="rank",status="413"} 1.0' in metrics
     assert "econvrec_request_latency_seconds_bucket" in metrics
+    # start-up's objects (the model, the run's tables: >100k) were frozen out of the collector's reach
+    frozen = next(line for line in metrics.splitlines() if line.startswith("econvrec_gc_frozen_objects "))
+    assert float(frozen.split()[1]) > 100_000
+    assert 'python_gc_collections_total{generation="2"}' in metrics
 
 
 def score_calls(url) -> tuple[float, float]:
