@@ -1,12 +1,13 @@
 """The ranking service over HTTP, and batch scoring against the previous scorer.
 
-    python benchmarks/bench_serve.py --run /tmp/serve_run --model deepfm [--duration 20] [--n 300]
+    python benchmarks/bench_serve.py --run /tmp/serve_run --model deepfm [--duration 20] [--n 300] [--rounds 3]
 
 1. ``python -m pipelines.serve`` on a free port; sequential single requests over one keep-alive
    connection: a reference user, 31 catalogue candidates, and a dialogue ending in a user utterance
    never sent before (a preference with a counter in it, so the encoder sees a new text every time).
-   p50 / p99 latency as the client sees it (the standard library's ``http.client``; then again with
-   ``httpx``, whose own work adds ~2 ms a request). Then the same later in a chat: two of the
+   p50 / p99 latency as the client sees it over ``--rounds`` rounds of ``--n``, with each round's p50
+   (the standard library's ``http.client``; then again with ``httpx``, whose own work adds ~2 ms a
+   request). Then the same later in a chat: two of the
    candidates shown by the staff and a new reply reacting to them (``RequestMaker(shown=True)``).
 2. 8 and 32 concurrent clients (``httpx.AsyncClient``) for ``--duration`` seconds each: requests/s,
    p50 / p99, errors.
@@ -109,8 +110,9 @@ def start_server(run: Path, model: str, port: int) -> subprocess.Popen:
     raise SystemExit("service did not become healthy")
 
 
-def sequential(url: str, make, n: int, client: str = "http.client") -> dict:
-    """``n`` requests one after another over one keep-alive connection. ``client``: the standard
+def sequential(url: str, make, n: int, client: str = "http.client", rounds: int = 1) -> dict:
+    """``rounds`` x ``n`` requests one after another over one keep-alive connection: p50 / p99 of all
+    of them, and each round's p50 (how much the figure moves within one run). ``client``: the standard
     library's ``http.client`` (what the latency of the service itself is read from: httpx's own
     request building and response parsing add ~2 ms to each round trip on these 2 cores, measured in
     the same minute) or ``httpx``."""
@@ -136,7 +138,7 @@ def sequential(url: str, make, n: int, client: str = "http.client") -> dict:
     try:
         for _ in range(10):  # warm the connection and the new-utterance path
             post({"requests": [make()]})
-        for _ in range(n):
+        for _ in range(n * rounds):
             body = {"requests": [make()]}
             t0 = time.perf_counter()
             status = post(body)
@@ -145,8 +147,9 @@ def sequential(url: str, make, n: int, client: str = "http.client") -> dict:
     finally:
         c.close()
     ms = np.array(lat) * 1000
-    return {"case": f"sequential, 1 client ({client})", "requests": n, "req_per_s": n / sum(lat),
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "errors": errors}
+    return {"case": f"sequential, 1 client ({client})", "requests": len(lat), "req_per_s": len(lat) / sum(lat),
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "errors": errors,
+            "round_p50_ms": [float(np.percentile(r, 50)) for r in np.array_split(ms, rounds)]}
 
 
 async def concurrent(url: str, make, clients: int, duration: float) -> dict:
@@ -246,6 +249,7 @@ def main() -> None:
     ap.add_argument("--run", required=True)
     ap.add_argument("--model", default="deepfm")
     ap.add_argument("--n", type=int, default=300, help="sequential requests timed")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --n requests of the first case (its spread)")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per concurrency level")
     ap.add_argument("--clients", default="8,32")
     ap.add_argument("--out", default="benchmarks/results/serve.json")
@@ -267,7 +271,7 @@ def main() -> None:
         proc = start_server(run, args.model, port)
         try:
             calls = ScoreCalls(url)
-            http = [{**sequential(url, make, args.n), **calls.since_last()},
+            http = [{**sequential(url, make, args.n, rounds=args.rounds), **calls.since_last()},
                     {**sequential(url, RequestMaker(run, seed=1, shown=True), args.n), **calls.since_last(),
                      "case": "sequential, 2 shown + reaction"},
                     {**sequential(url, make, args.n, client="httpx"), **calls.since_last()}]  # (texts go on being new)
@@ -280,6 +284,8 @@ def main() -> None:
     print("\n" + format_table(http, [("case", "case", "<34"), ("requests", "requests", "d"), ("req/s", "req_per_s", ".1f"),
                                       ("p50 ms", "p50_ms", ".1f"), ("p99 ms", "p99_ms", ".1f"), ("errors", "errors", "d"),
                                       ("req/score call", "requests_per_score_call", ".1f")]))
+    first = http[0]
+    print(f"{first['case']}: p50 of each round of {args.n}: " + ", ".join(f"{x:.1f}" for x in first["round_p50_ms"]) + " ms")
     if args.http_only:
         return
     rows = batch(run, args.model, test_requests(corpus_dir_of(run)))
