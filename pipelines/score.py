@@ -291,23 +291,37 @@ def request_corpus(records: dict, requests: list, known_items: KnownItems | None
 
 class FlatCall:
     """A traced function of one dict of tensors and one output, called as its ``__call__`` ends up
-    calling it in eager mode with no gradient tape (``AtomicFunction.call_flat`` on its flat inputs,
-    then the variables it captured), without the Python work before that, which costs more than the
-    graph of a request's 32 rows (deepfm: 0.56 -> 0.38 ms a call): binding the dict to the signature,
-    each value through ``tf.constant``'s checks. The same graph and executor, so the same values.
+    calling it in eager mode with no gradient tape (``execute`` of the function's name on its flat
+    inputs, then the variables it captured, as ``AtomicFunction.call_flat`` does), without the Python
+    work before that, which costs more than the graph of a request's 32 rows (deepfm: 0.56 -> 0.38 ms
+    a call): binding the dict to the signature, each value through ``tf.constant``'s checks.
+
+    ``executor``: TensorFlow's single-threaded executor by default (``SINGLE_THREADED_EXECUTOR``: ops
+    run one after the other on the calling thread), "" its default executor (what ``call_flat`` uses:
+    independent ops dispatched to the inter-op pool). In a live request the other core is busy (the
+    utterance's encoding) and the pool's threads are cold, so the hand-offs cost more than they win:
+    model call p50 inside real scoring, new utterance per request, interleaved per request, 2-core
+    EPYC: deepfm 0.915 -> 0.808 ms, dcn 2.32 -> 2.19, kdcn 4.49 -> 4.06, fgcnn 3.31 -> 3.09. The same
+    kernels on the same inputs: the same values (``of`` checks it).
     ``of``: None where this TensorFlow lacks a piece of it (then call the function itself)."""
 
-    def __init__(self, fn, keys: list[str]):
-        from tensorflow.python.eager import context
+    SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
+
+    def __init__(self, fn, keys: list[str], executor: str = SINGLE_THREADED):
+        from tensorflow.python.eager import context, execute
         from tensorflow.python.framework import ops
 
-        self._tensor, self._ctx = ops.EagerTensor, context.context()
-        self._atomic = fn.inference_fn
+        self._tensor, self._ctx, self._execute = ops.EagerTensor, context.context(), execute.execute
+        self._name = fn.inference_fn.name.decode("utf-8")
         self._keys = keys  # the dict's keys in the order of the function's flat inputs
         self._captured = list(fn.captured_inputs)
+        self.executor = executor
 
     @classmethod
     def of(cls, fn) -> "FlatCall | None":
+        """The lean call of ``fn`` on the single-threaded executor where one call of it on zeros gives
+        exactly what ``fn`` gives (an executor may refuse a graph, e.g. one with control flow: an
+        ``OpError``), else on the default executor."""
         import tensorflow as tf
 
         try:
@@ -317,15 +331,24 @@ class FlatCall:
             if signature != ((signature[0][0],), {}) or not isinstance(signature[0][0], dict) \
                     or keys != placeholders or len(fn.outputs) != 1:
                 return None
-            return cls(fn, keys)
+            single = cls(fn, keys)
         except (AttributeError, ImportError, TypeError, IndexError):
             return None
+        zeros = {k: np.zeros(spec.shape, spec.dtype.as_numpy_dtype) for k, spec in signature[0][0].items()}
+        try:
+            if np.array_equal(single(zeros), fn(zeros).numpy()):
+                return single
+        except tf.errors.OpError:
+            pass
+        return cls(fn, keys, executor="")
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """The function's output for ``inputs`` (numpy arrays of its signature's dtypes and shapes)."""
-        device = self._ctx.device_name
+        ctx = self._ctx
+        device = ctx.device_name
         args = [self._tensor(inputs[k], device) for k in self._keys]
-        return self._atomic.call_flat(*args, *self._captured)[0].numpy()
+        attrs = ("executor_type", self.executor, "config_proto", ctx.function_call_options.as_attrs()["config_proto"])
+        return self._execute(self._name, 1, args + self._captured, attrs, ctx)[0].numpy()
 
 
 class CompiledModel:

@@ -159,6 +159,45 @@ def test_flat_call_of_a_function_of_variables():
     assert FlatCall.of(g) is None
 
 
+
+@pytest.mark.parametrize("name", ["deepfm", "dnn", "wide_deep", "dcn", "kdcn", "fgcnn"])  # lr: scikit-learn
+def test_compiled_keras_rankers_run_on_the_single_threaded_executor_with_the_functions_values(name):
+    """Every padded size of a trained ranker: the single-threaded executor chosen, the function's values."""
+    from pipelines.score import CompiledModel, FlatCall
+    from rankers.registry import build
+    from synth.planted import planted_table
+
+    table = planted_table(n_rows=300, vocab_sizes=20, seed=5, interaction_weight=0.5)
+    ranker = build(name, table.space, epochs=1, batch_size=128, jit_compile=False, steps_per_execution=1)
+    ranker.fit(*table.part("train")[:2])
+    model = CompiledModel(ranker)
+    assert {n: f.executor for n, f in model._flat.items()} == {n: FlatCall.SINGLE_THREADED for n in model.SIZES}
+    for size, fn in model._fns.items():
+        reps = -(-size // table.n_rows)
+        packed = rin.pack(model.space, {k: np.concatenate([v] * reps)[:size] for k, v in table.X().items()})
+        assert np.array_equal(model._flat[size](packed), fn(packed).numpy())
+        assert np.array_equal(FlatCall(fn, model._flat[size]._keys, executor="")(packed), fn(packed).numpy())
+
+
+def test_flat_call_keeps_the_default_executor_where_the_single_threaded_one_refuses_or_differs():
+    import tensorflow as tf
+
+    from pipelines.score import FlatCall
+
+    spec = {"x": tf.TensorSpec((4, 3), tf.float32, name="x")}
+    X = {"x": np.arange(12, dtype=np.float32).reshape(4, 3) - 5}
+    # Old-style control flow once lowered (Switch / Merge): the single-threaded executor refuses it.
+    fn = tf.function(lambda b: tf.cond(tf.reduce_sum(b["x"]) > 0, lambda: b["x"][:, 0] * 2,
+                                       lambda: b["x"][:, 0] - 1)).get_concrete_function(spec)
+    with pytest.raises(tf.errors.FailedPreconditionError, match="Single-threaded executor"):
+        FlatCall(fn, ["x"])(X)
+    flat = FlatCall.of(fn)
+    assert flat.executor == "" and flat(X).tolist() == [-10, -4, 2, 8] == fn(X).numpy().tolist()
+    # A value that differs from the function's on the check's call (a counter that each call moves on).
+    calls = tf.Variable(0.0)
+    fn = tf.function(lambda b: b["x"][:, 0] + calls.assign_add(1.0)).get_concrete_function(spec)
+    assert FlatCall.of(fn).executor == "" and calls.numpy() == 2
+
 # -- RequestBatcher: a call on an idle service is scored from the call itself -----------------------------------
 class GatedScorer:
     """Records its calls (request ids) and the thread of each; holds the first call until ``gate``."""
