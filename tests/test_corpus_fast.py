@@ -160,3 +160,19 @@ def test_string_columns_sliced_from_one_array_are_each_columns_conversion():
         for g, values in zip(got, columns):
             pd.testing.assert_extension_array_equal(g, _str_col(values))
             pd.testing.assert_extension_array_equal(g, pd.array(values, dtype="str"))
+
+
+def test_str_array_is_what_pandas_makes_of_arrow_strings():
+    """``_str_array`` sets what pandas' ``_from_pyarrow_array`` sets (the same attributes, values and
+    dtype), so a pandas release that adds one fails here, not in a feature."""
+    import pyarrow as pa
+
+    from core.corpus.validate import _STR, _str_array
+
+    like = pd.array(["x"], dtype="str")
+    for values in (["a", None, "中文"], [], [None]):
+        chunked = pa.chunked_array([pa.array(values, pa.large_string())])
+        got, ref = _str_array(chunked), like._from_pyarrow_array(chunked)
+        assert type(got) is type(ref) and set(vars(got)) == set(vars(ref))
+        assert got._pa_array is chunked and got.dtype == ref.dtype == _STR
+        pd.testing.assert_extension_array_equal(got, pd.array(values, dtype="str"))

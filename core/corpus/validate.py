@@ -38,9 +38,16 @@ CANDIDATE_COLUMNS = ("sample_id", "position", "item_id", "label")  # the candida
 # each Series) cost 4x the values' conversion (one request's corpus: 5.0 ms -> 2.5 ms, measured);
 # tables are made of them by ``frame_of``, without the DataFrame constructor's checks.
 _STR = pd.StringDtype(na_value=np.nan)  # pandas' default "str" dtype
-# A str array whose ``_from_pyarrow_array`` wraps Arrow strings as the constructor does, without
-# its type checks and ArrowDtype (a third of the cost of a request's one-row columns)
-_STR_ARRAY = pd.arrays.ArrowStringArray(pa.array([], pa.large_string()), dtype=_STR)
+_ARROW_STR = pd.arrays.ArrowStringArray
+
+
+def _str_array(values: pa.ChunkedArray, dtype: pd.StringDtype = _STR) -> pd.arrays.ArrowStringArray:
+    """The ``str`` array of Arrow ``large_string`` values, made as pandas' own ``_from_pyarrow_array``
+    makes it (these three attributes; tests/test_corpus_fast.py compares the two), without its
+    checks and wrapping: 1.3 -> 0.4 us an array, and a request's tables have ~50 of them."""
+    out = _ARROW_STR.__new__(_ARROW_STR)
+    out._pa_array, out._dtype, out._cache = values, dtype, {}
+    return out
 
 
 @contextlib.contextmanager
@@ -299,7 +306,8 @@ def take_columns(columns: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]
     taken = {}
     if arrow:
         table = pa.Table.from_arrays([columns[c]._pa_array for c in arrow], names=[str(k) for k in range(len(arrow))])
-        taken = {c: columns[c]._from_pyarrow_array(v) for c, v in zip(arrow, table.take(rows).columns)}
+        taken = {c: _str_array(v, columns[c].dtype) if type(columns[c]) is _ARROW_STR else columns[c]._from_pyarrow_array(v)
+                 for c, v in zip(arrow, table.take(rows).columns)}
     return {c: taken[c] if c in taken else v.take(rows) for c, v in columns.items()}
 
 
@@ -322,7 +330,7 @@ def positions_in(ids, among) -> np.ndarray | None:
 def _str_col(values):
     # Record models give str or None: an Arrow array of them directly (half the cost of pd.array)
     try:
-        return _STR_ARRAY._from_pyarrow_array(pa.array(values, pa.large_string()))
+        return _str_array(pa.chunked_array([pa.array(values, pa.large_string())]))
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # anything else: as pandas converts it
         return pd.array(values, dtype=_STR)
 
@@ -332,12 +340,12 @@ def _str_cols(*columns: list) -> list:
     (a table's columns share its buffers). A pyarrow conversion costs more than a request's few
     values (the 19 string columns of a one-user ``users`` table: 130 -> 50 us)."""
     try:
-        values = pa.array([v for c in columns for v in c], pa.large_string())
+        values = pa.chunked_array([pa.array([v for c in columns for v in c], pa.large_string())])
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # anything but str and None: column by column
         return [_str_col(c) for c in columns]
     out, start = [], 0
     for c in columns:
-        out.append(_STR_ARRAY._from_pyarrow_array(values.slice(start, len(c))))
+        out.append(_str_array(values.slice(start, len(c))))
         start += len(c)
     return out
 
