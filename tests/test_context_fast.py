@@ -111,3 +111,26 @@ def test_glove_cosine_is_the_same_on_any_partition_and_in_a_context_of_its_own(t
     one = make_corpus(ITEMS, {"D": SESSIONS["D"]}, [SAMPLES[2]])
     alone = k.transform(one.candidate_rows(), _ctx(one, tmp_path), p, state)
     assert np.array_equal(alone.to_numpy(), whole[rows["sample_id"] == "Y1"].to_numpy())
+
+
+@pytest.mark.parametrize("codes", [[], [7], [3, 3, -1, 9, 3, 0, 9], list(np.random.default_rng(0).integers(-1, 40, 200))])
+def test_factorize_ints_is_pandas_factorize(codes):
+    from features.extractors.context import _factorize_ints
+
+    codes = np.array(codes, np.int64)
+    got, want = _factorize_ints(codes), pd.factorize(codes)
+    assert got[0].dtype == want[0].dtype and got[1].dtype == want[1].dtype
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_item_value_index_groups_pairs_by_item():
+    from features.extractors.context import _item_value_index
+
+    item = np.array([2, 0, -1, 2, 0, 5, 2])
+    phrase = np.array([4, 1, 3, 0, 6, 2, -1])
+    ok = np.array([True, True, True, True, True, True, False])
+    idx = _item_value_index(item, phrase, ok)  # pairs kept: (2,4) (0,1) (2,0) (5,2); (0,6) has no vector
+    assert idx.items.tolist() == [0, 2, 5] and idx.starts.tolist() == [0, 1, 3] and idx.sizes.tolist() == [1, 2, 1]
+    assert idx.cols.tolist() == [0, 1, 2, 4] and idx.cols[idx.value].tolist() == [1, 4, 0, 2]
+    empty = _item_value_index(np.array([-1]), np.array([0]), ok)
+    assert not len(empty.items) and not len(empty.starts) and not len(empty.sizes)

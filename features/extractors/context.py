@@ -90,6 +90,19 @@ def _few_group_sums(keys: np.ndarray, cols: np.ndarray, M: np.ndarray, n_keys: i
     return sums
 
 
+_FEW_INTS = 64  # integers up to which _factorize_ints uses a dict
+
+
+def _factorize_ints(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of integer codes (first seen first): a few by a dict (pandas' fixed cost is
+    ~10 us a call, a request's handful of preference words)."""
+    if len(codes) > _FEW_INTS:
+        return pd.factorize(codes)
+    code_of: dict[int, int] = {}
+    found = [code_of.setdefault(c, len(code_of)) for c in codes.tolist()]
+    return np.array(found, np.intp), np.array(list(code_of), codes.dtype)
+
+
 def _distinct_codes(kpos: np.ndarray, ppos: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (key, phrase) position pairs (distinct already) with both positions and a vector."""
     keep = (kpos >= 0) & (ppos >= 0)
@@ -163,8 +176,9 @@ def _item_value_index(item: np.ndarray, phrase: np.ndarray, ok: np.ndarray) -> _
     keep = np.flatnonzero(item >= 0)
     keep = keep[(phrase[keep] >= 0) & ok[phrase[keep]]]
     by_item = keep[np.argsort(item[keep], kind="stable")]
-    starts = np.flatnonzero(np.diff(item[by_item], prepend=-1))  # each item's first pair (items are >= 0)
-    items, sizes = item[by_item][starts], np.diff(starts, append=len(by_item))
+    item_of = item[by_item]
+    starts = np.flatnonzero(item_of != np.concatenate(([-1], item_of[:-1])))  # each item's first pair (items are >= 0)
+    items, sizes = item_of[starts], np.diff(starts, append=len(by_item))
     cols, value = np.unique(phrase[by_item], return_inverse=True)
     return _ItemValueIndex(items, starts, sizes, cols, value.reshape(-1))
 
@@ -193,7 +207,7 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
         return out
     items_with, starts, n_values = values.items, values.starts, values.sizes
     value_cols, value_of_occurrence = values.cols, values.value
-    word_of_p, word_cols = pd.factorize(p_word[first])  # the distinct words, first seen first
+    word_of_p, word_cols = _factorize_ints(p_word[first])  # the distinct words, first seen first
     # (row, word) pairs
     has_values = np.zeros(max(int(row_item.max(initial=-1)), int(items_with[-1])) + 1, bool)
     has_values[items_with] = True  # (a flag per item position: np.isin would sort both sides)
@@ -239,13 +253,14 @@ def _pref_samples(ctx, samples) -> np.ndarray:
 
 def _sample_positions(ctx, samples) -> np.ndarray:
     """Per sample of ``ctx.corpus.samples``, its id's position among the distinct ``samples`` (-1: absent)."""
-    return positions_among(samples, ctx.memo("context.sample_ids", lambda: ctx.corpus.samples["sample_id"].to_numpy(object)))
+    # (the column read as an array: the Series and its to_numpy cost ~50 us of a request)
+    return positions_among(samples, ctx.column("samples", "sample_id"))
 
 
 def _pref_of_types(ctx, types) -> np.ndarray:
     """Per preference word of the context, whether its type is one of ``types``."""
     codes, kinds = ctx.memo("context.preference_types",
-                            lambda: pd.factorize(ctx.preference_words.type, use_na_sentinel=False))
+                            lambda: factorize_values(ctx.preference_words.type))
     types = set(types)
     return np.array([k in types for k in kinds.tolist()] + [False], dtype=bool)[codes]
 
@@ -255,7 +270,7 @@ def _pref_phrases(ctx) -> np.ndarray:
     for a negative one its rejected value. Each distinct text once."""
     def build() -> np.ndarray:
         words = ctx.preference_words
-        codes, texts = pd.factorize(words.text, use_na_sentinel=False)
+        codes, texts = factorize_values(words.text)
         texts = texts.tolist()
         phrase = np.array([normalise_text(str(t)).strip() for t in texts], dtype=object)[codes]
         neg = np.flatnonzero(words.type == "negative")
@@ -396,17 +411,19 @@ def _keyed_item_value_codes(ctx, ids, include_category: bool, attributes: list[s
     item_ids = ctx.column("items", "item_id").tolist()
     if len(set(run_ids)) < len(run_ids) or len(set(item_ids)) < len(item_ids):
         return None
-    where = {v: k for k, v in enumerate(np.asarray(ids, dtype=object).tolist())}
+    ids = np.asarray(ids, dtype=object).tolist()
+    where = dict(zip(ids, range(len(ids))))
+    key_of = keys.key_of
+    key = {i: key_of.get(i, i) for i in ids}  # (each id's key looked up once)
     runs = [(i, where[i]) for i in run_ids if i in where]
     records = [(i, where[i]) for i in item_ids if i in where]
-    key_of = keys.key_of
     store = keys.memo(f"context.item_values.{include_category}.{attributes}")
     known = store.setdefault("of_key", {})
-    todo = {key_of.get(i, i): i for i, _ in runs + records if key_of.get(i, i) not in known}
+    todo = {key[i]: i for i, _ in runs + records if key[i] not in known}
     if todo:
         _keep_item_values(ctx, store, todo, include_category, attributes)
-    attr = [known[key_of.get(i, i)][0] for i, _ in runs]
-    cat = [(p, c) for p, c in ((p, known[key_of.get(i, i)][1]) for i, p in records) if c >= 0]
+    attr = [known[key[i]][0] for i, _ in runs]
+    cat = [(p, c) for p, c in ((p, known[key[i]][1]) for i, p in records) if c >= 0]
     v_item = np.repeat(np.array([p for _, p in runs] + [p for p, _ in cat], np.int64),
                        [len(a) for a in attr] + [1] * len(cat))
     value, distinct = pd.factorize(np.concatenate(attr + [np.array([c for _, c in cat], np.int64)]))
@@ -500,8 +517,8 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
     phrase = _pref_phrases(ctx)
     code, uniq = pd.factorize(np.concatenate([phrase[pos], phrase[neg], values]))
     M, ok = emb(uniq.tolist())
-    p_word, n_word, v_phrase = np.split(code, [len(pos), len(pos) + len(neg)])
-    v_phrase = v_phrase[v_value]
+    n_pos, n_pref = len(pos), len(pos) + len(neg)  # (slices: np.split cost ~15 us a request)
+    p_word, n_word, v_phrase = code[:n_pos], code[n_pos:n_pref], code[n_pref:][v_value]
     p_sample, n_sample = p_sample[pos], p_sample[neg]
     if params.aggregate == "max":  # only the counts of the mean vectors are needed
         p_cnt, n_cnt = (np.bincount(_distinct_codes(*_first_pairs(k, w), ok)[0], minlength=len(samples))
