@@ -68,3 +68,21 @@ def test_column_values_are_the_series_to_numpy():
     assert frames.column_values(df, "i", float).tolist() == [3.0, 1.0, 2.0]
     assert np.isnan(frames.column_values(df, "m")[1])  # a missing string: NaN, as to_numpy gives it
     assert frames.column_values(df.iloc[:0], "s").dtype == object
+
+
+@pytest.mark.parametrize("small", [256, 0])  # a dict over a request's strings; pandas past the cut
+def test_distinct_keys_are_the_factorized_ids_as_strings_with_their_keys(monkeypatch, small):
+    from features.frames import distinct_keys
+
+    monkeypatch.setattr(frames, "_DICT_MAX", small)
+    key_of = {"I1": "ref:I1", "I2": "item:x"}
+    rng = np.random.default_rng(1)
+    vals = np.array(["I1", "I2", "I3", "I9", "i1"], dtype=object)
+    cases = [pd.Series(rng.choice(vals, n), dtype="str") for n in (0, 1, 31, 200)]
+    cases += [pd.Series(["I1", 7, "I1", 7.0, None], dtype=object), pd.Series([3, 1, 3], dtype=np.int64)]
+    for ids in cases:
+        codes, uniq = pd.factorize(ids.astype(str), use_na_sentinel=False)
+        got_codes, got_keys = distinct_keys(ids, key_of)
+        assert got_codes.dtype == codes.dtype and got_codes.tolist() == codes.tolist()
+        assert got_keys.dtype == object and got_keys.tolist() == [key_of.get(i, i) for i in uniq.tolist()]
+    assert distinct_keys(pd.Series(["I2", "I1", "I2"], dtype="str"), key_of)[1].tolist() == ["item:x", "ref:I1"]
