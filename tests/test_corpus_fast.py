@@ -99,8 +99,12 @@ def test_frame_of_makes_the_constructors_blocks():
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert _blocks(got) == _blocks(want) and got._mgr.is_consolidated()
         assert isinstance(got.index, pd.RangeIndex) and got.columns.dtype == want.columns.dtype
-    with pytest.raises(ValueError):
-        frame_of({"a": np.arange(2), "b": pd.array(["x", "y", "z"], dtype=s)})
+    for columns in ({"a": np.arange(2), "b": pd.array(["x", "y", "z"], dtype=s)},
+                    {"b": pd.array(["x", "y", "z"], dtype=s), "c": pd.array(["x"], dtype=s)}):
+        with pytest.raises(ValueError):
+            frame_of(columns)
+    empty = {"a": pd.array([], dtype=s), "n": np.array([], np.int64)}  # no rows: RangeIndex(0) as there
+    pd.testing.assert_frame_equal(frame_of(empty), pd.DataFrame(empty), check_exact=True, check_index_type=True)
     # object values: an ndarray is inferred (by the constructor), a Series or NumpyExtensionArray kept
     objects = {"s": pd.Series(["a", None], dtype=object), "n": pd.arrays.NumpyExtensionArray(np.array(["b", None], object)),
                "x": np.array([1.0, 2.0])}
