@@ -239,24 +239,31 @@ class FeaturePipeline:
     def encode(self, raw: pd.DataFrame | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Raw columns (of any set of rows; a frame, or arrays by column name as ``raw_arrays``
         gives them) through the fitted encoders: the ranker-ready arrays."""
+        plan = self._encode_plan()
         arrays: dict[str, np.ndarray | None] = {}
-        numeric: dict[str, dict] = {}  # numeric column -> its encoder: all scaled at once below
-        for entry in self.spec.features:
-            enc = self.state["features"][entry.name]["encoders"]
-            for o in self.outputs(entry):
-                col = o.column(entry.name)
-                if o.kind == "categorical":
-                    arrays[col] = _apply_vocab(raw[col], enc[col])
-                elif o.kind == "numeric":
-                    arrays[col] = None  # (keeps the column order)
-                    numeric[col] = enc[col]
-                else:
-                    block = np.stack([np.asarray(raw[f"{col}[{j}]"], np.int32) for j in range(o.maxlen)], axis=1)
-                    arrays[col] = np.where((block < 0) | (block >= enc[col]["vocab_size"]), OOV_ID, block).astype(np.int32)
-        if numeric:
-            scaled = _apply_numeric_columns([np.asarray(raw[col], np.float64) for col in numeric], list(numeric.values()))
-            arrays.update(zip(numeric, scaled))
+        for col, o, enc in plan.steps:
+            if o.kind == "categorical":
+                arrays[col] = _apply_vocab(raw[col], enc)
+            elif o.kind == "numeric":
+                arrays[col] = None  # (keeps the column order)
+            else:
+                block = np.stack([np.asarray(raw[f"{col}[{j}]"], np.int32) for j in range(o.maxlen)], axis=1)
+                arrays[col] = np.where((block < 0) | (block >= enc["vocab_size"]), OOV_ID, block).astype(np.int32)
+        if plan.numeric_columns:
+            scaled = plan.numeric.apply([np.asarray(raw[col], np.float64) for col in plan.numeric_columns])
+            arrays.update(zip(plan.numeric_columns, scaled))
         return arrays
+
+    def _encode_plan(self) -> "_EncodePlan":
+        """``encode``'s steps and numeric constants for the spec's features, made once for their
+        fitted encoders (a request's 30 dialogue-side columns: rebuilt per call, the constants and
+        each feature's outputs cost ~half of its encode). Remade when an encoder dict is new (a fit)."""
+        encoders = [self.state["features"][e.name]["encoders"] for e in self.spec.features]
+        plan = self.__dict__.get("_encode_plan_")
+        if plan is None or plan.features is not self.spec.features or len(plan.encoders) != len(encoders) \
+                or any(a is not b for a, b in zip(plan.encoders, encoders)):
+            plan = self._encode_plan_ = _EncodePlan.of(self, encoders)
+        return plan
 
     def fit_transform(self, corpus: Corpus) -> FeatureTable:
         return self.fit(corpus).transform(corpus)
@@ -361,27 +368,59 @@ _NUMERIC_SLICE_ROWS = 8192
 
 def _apply_numeric_columns(columns: list[np.ndarray], encs: list[dict]) -> np.ndarray:
     """Float columns (of one length) through their fitted numeric encoders: a (columns, rows) float32
-    array. Each encoder step once over the columns stacked, elementwise with per-column constants,
-    so the values are those of one column at a time; a request's 30 dialogue-side columns of 31
-    rows take one numpy call per step, not 30 (165 -> 56 us)."""
-    log1p = np.array([e["transform"] == "log1p" for e in encs])
-    lo = np.array([e["clip"][0] if "clip" in e else -np.inf for e in encs])[:, None]  # -inf..inf: no clip
-    hi = np.array([e["clip"][1] if "clip" in e else np.inf for e in encs])[:, None]
-    # (v - shift) / scale: z-scores (standard, log1p), min-max, or unchanged (none: - 0.0 / 1.0 is exact)
-    shift = np.array([e["mean"] if e["transform"] in ("standard", "log1p") else e["min"] if e["transform"] == "minmax"
-                      else 0.0 for e in encs])[:, None]
-    scale = np.array([e["std"] if e["transform"] in ("standard", "log1p") else e["max"] - e["min"]
-                      if e["transform"] == "minmax" else 1.0 for e in encs])[:, None]
-    fill = np.array([e["fill"] for e in encs], np.float64)[:, None]
-    n = len(columns[0]) if columns else 0
-    out = np.empty((len(columns), n), np.float32)
-    for a in range(0, n, _NUMERIC_SLICE_ROWS):
-        v = np.stack([np.asarray(c[a: a + _NUMERIC_SLICE_ROWS], np.float64) for c in columns])
-        if log1p.any():
-            v[log1p] = _pre(v[log1p], "log1p")
-        np.clip(v, lo, hi, out=v)  # NaN stays NaN (filled below)
-        v -= shift
-        v /= scale
-        np.copyto(v, fill, where=~np.isfinite(v))
-        out[:, a: a + _NUMERIC_SLICE_ROWS] = v
-    return out
+    array (``NumericEncoders``)."""
+    return NumericEncoders(encs).apply(columns)
+
+
+class NumericEncoders:
+    """Fitted numeric encoders of some columns as per-column constants, applied to all the columns at
+    once: each encoder step once over the columns stacked, elementwise with per-column constants, so
+    the values are those of one column at a time; a request's 30 dialogue-side columns of 31 rows take
+    one numpy call per step, not 30 (165 -> 56 us)."""
+
+    def __init__(self, encs: list[dict]):
+        self.log1p = np.array([e["transform"] == "log1p" for e in encs], dtype=bool)
+        self.lo = np.array([e["clip"][0] if "clip" in e else -np.inf for e in encs])[:, None]  # -inf..inf: no clip
+        self.hi = np.array([e["clip"][1] if "clip" in e else np.inf for e in encs])[:, None]
+        # (v - shift) / scale: z-scores (standard, log1p), min-max, or unchanged (none: - 0.0 / 1.0 is exact)
+        self.shift = np.array([e["mean"] if e["transform"] in ("standard", "log1p") else e["min"]
+                               if e["transform"] == "minmax" else 0.0 for e in encs])[:, None]
+        self.scale = np.array([e["std"] if e["transform"] in ("standard", "log1p") else e["max"] - e["min"]
+                               if e["transform"] == "minmax" else 1.0 for e in encs])[:, None]
+        self.fill = np.array([e["fill"] for e in encs], np.float64)[:, None]
+        self.any_log1p = bool(self.log1p.any())
+
+    def apply(self, columns: list[np.ndarray]) -> np.ndarray:
+        """The encoded columns (one per encoder, in order), float32 of shape (columns, rows)."""
+        n = len(columns[0]) if columns else 0
+        out = np.empty((len(columns), n), np.float32)
+        for a in range(0, n, _NUMERIC_SLICE_ROWS):
+            v = np.stack([np.asarray(c[a: a + _NUMERIC_SLICE_ROWS], np.float64) for c in columns])
+            if self.any_log1p:
+                v[self.log1p] = _pre(v[self.log1p], "log1p")
+            np.clip(v, self.lo, self.hi, out=v)  # NaN stays NaN (filled below)
+            v -= self.shift
+            v /= self.scale
+            np.copyto(v, self.fill, where=~np.isfinite(v))
+            out[:, a: a + _NUMERIC_SLICE_ROWS] = v
+        return out
+
+
+@dataclass(frozen=True)
+class _EncodePlan:
+    """``FeaturePipeline.encode``'s work for one spec and its fitted encoders: ``(column, output,
+    encoder)`` per output in column order, the numeric columns and their constants."""
+
+    features: tuple  # the spec's features, and each one's encoders dict, the plan was made for
+    encoders: list
+    steps: list
+    numeric_columns: list
+    numeric: NumericEncoders
+
+    @classmethod
+    def of(cls, pipeline: "FeaturePipeline", encoders: list[dict]) -> "_EncodePlan":
+        steps = [(o.column(e.name), o, enc[o.column(e.name)])
+                 for e, enc in zip(pipeline.spec.features, encoders) for o in pipeline.outputs(e)]
+        numeric = [(col, enc) for col, o, enc in steps if o.kind == "numeric"]
+        return cls(pipeline.spec.features, encoders, steps, [c for c, _ in numeric],
+                   NumericEncoders([enc for _, enc in numeric]))

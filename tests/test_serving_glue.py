@@ -145,6 +145,43 @@ def test_raw_arrays_encode_as_the_frames_of_raw_part(tmp_path):
     assert pipe.raw_part(ctx, rows, pipe.spec.features[2]).equals(frame_of(pipe.raw_arrays(ctx, rows, pipe.spec.features[2])))
 
 
+
+def test_encode_plan_is_made_once_per_fitted_encoders_and_gives_each_columns_encoding(tmp_path):
+    """``encode`` through its plan (steps and numeric constants made once): each column as its own
+    encoder gives it; new encoder dicts (a fit) make a new plan; a view of some features has its own."""
+    import copy
+    import dataclasses
+
+    corpus = Corpus.from_records(**tiny_records())
+    pipe = FeaturePipeline(parse_spec(yaml.safe_load(GLUE_SPEC)), tmp_path / "store", show_progress=False).fit(corpus)
+    raw = pipe.raw(corpus)
+
+    def by_column(p):
+        out = {}
+        for e in p.spec.features:
+            for o in p.outputs(e):
+                col, enc = o.column(e.name), p.state["features"][e.name]["encoders"][o.column(e.name)]
+                if o.kind == "numeric":
+                    out[col] = _apply_numeric(raw[col].to_numpy(np.float64), enc)
+                elif o.kind == "categorical":
+                    out[col] = _apply_vocab(raw[col], enc)
+        return out
+
+    got, plan = pipe.encode(raw), pipe._encode_plan()
+    assert pipe._encode_plan() is plan and pipe.encode(raw).keys() == got.keys()
+    want = by_column(pipe)
+    assert len(want) >= 5 and all(np.array_equal(got[c].view(np.uint32) if got[c].dtype == np.float32 else got[c],
+                                                  w.view(np.uint32) if w.dtype == np.float32 else w) for c, w in want.items())
+    encoders = pipe.state["features"]["price"]["encoders"]
+    pipe.state["features"]["price"]["encoders"] = {c: {**e, "mean": e["mean"] + 1.0, "fill": 123.0} for c, e in encoders.items()}
+    again = pipe.encode(raw)
+    assert pipe._encode_plan() is not plan
+    assert all(np.array_equal(again[c], w) for c, w in by_column(pipe).items())
+    assert any(not np.array_equal(again[c], got[c]) for c in encoders)
+    view = copy.copy(pipe)
+    view.spec = dataclasses.replace(pipe.spec, features=(pipe.spec.features[2],))
+    assert list(view.encode(raw)) == list(encoders) and view._encode_plan() is not pipe._encode_plan()
+
 def test_vocab_of_object_and_string_arrays():
     enc = {"values": ["y", "x"]}
     c = pd.array(["x", None, "y"], dtype=pd.StringDtype(na_value=np.nan))
