@@ -76,6 +76,14 @@ def test_known_items_take_is_frame_take():
     _is_constructed(items)
     _is_constructed(attrs)
     assert attrs["item_id"].tolist() == sum(([known.items["item_id"][r]] * k for r, k in zip(rows, n)), [])
+    # the known tables are the tables of validation (their str columns slices of one Arrow array)
+    plain = Corpus.from_records(**recs)
+    pd.testing.assert_frame_equal(known.items, plain.items, check_exact=True)
+    pd.testing.assert_frame_equal(known.item_attrs, plain.item_attrs, check_exact=True)
+    want = pd.concat([plain.item_attrs[plain.item_attrs["item_id"] == plain.items["item_id"][r]] for r in rows],
+                     ignore_index=True)
+    assert len(want) and n.sum() == len(want)
+    pd.testing.assert_frame_equal(attrs, want, check_exact=True)
 
 
 def _blocks(df: pd.DataFrame) -> list:

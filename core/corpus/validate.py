@@ -543,9 +543,26 @@ class KnownItems:
             raise AssertionError("item_attrs rows are not grouped in item order")
         self._start = np.searchsorted(code, np.arange(len(self.items)))
         self._len = np.searchsorted(code, np.arange(len(self.items)), side="right") - self._start
-        # Rows are taken column by column (``table.take(rows).reset_index()`` costs 3x for a request)
+        # Rows are taken column by column (``table.take(rows).reset_index()`` costs 3x for a request);
+        # the str columns of both tables are slices of one Arrow array, taken by one ``take``: its
+        # overhead is most of a request's take (31 items' 7 str columns: two takes cost 3x one).
+        columns = [column_array(self.items, c) for c in self.items.columns] + \
+                  [column_array(self.item_attrs, c) for c in self.item_attrs.columns]
+        is_str = [type(v) is _ARROW_STR for v in columns]
+        self._strings = pa.chunked_array([pa.concat_arrays([v._pa_array.combine_chunks() for v, s in zip(columns, is_str)
+                                                            if s])], pa.large_string())
+        sizes = [len(v) for v, s in zip(columns, is_str) if s]
+        starts = iter(np.cumsum(sizes) - sizes)
+        columns = [_str_array(self._strings.slice(next(starts), len(v)), v.dtype) if s else v
+                   for v, s in zip(columns, is_str)]
+        self.items = frame_of(dict(zip(self.items.columns, columns[:len(self.items.columns)])))
+        self.item_attrs = frame_of(dict(zip(self.item_attrs.columns, columns[len(self.items.columns):])))
         self._item_columns = {c: column_array(self.items, c) for c in self.items.columns}
         self._attr_columns = {c: column_array(self.item_attrs, c) for c in self.item_attrs.columns}
+        # the start of each str column in ``_strings`` (None: another column, taken by itself)
+        starts = iter(np.cumsum(sizes) - sizes)
+        self._item_starts = [next(starts) if type(v) is _ARROW_STR else None for v in self._item_columns.values()]
+        self._attr_starts = [next(starts) if type(v) is _ARROW_STR else None for v in self._attr_columns.values()]
 
     def __len__(self) -> int:
         return len(self._row)
@@ -560,7 +577,21 @@ class KnownItems:
         """The items rows ``rows``, their item_attrs rows (item by item) and each one's count of them."""
         n = self._len[rows]
         attr_rows = np.repeat(self._start[rows] - (np.cumsum(n) - n), n) + np.arange(n.sum())
-        return frame_of(take_columns(self._item_columns, rows)), frame_of(take_columns(self._attr_columns, attr_rows)), n
+        at = [s + r for starts, r in ((self._item_starts, rows), (self._attr_starts, attr_rows)) for s in starts
+              if s is not None]
+        strings = self._strings.take(pa.array(np.concatenate(at) if at else np.array([], np.int64)))
+        out, start = [], 0
+        for columns, starts, r in ((self._item_columns, self._item_starts, rows),
+                                   (self._attr_columns, self._attr_starts, attr_rows)):
+            taken = {}
+            for (c, v), s in zip(columns.items(), starts):
+                if s is None:
+                    taken[c] = v.take(r)
+                else:
+                    taken[c] = _str_array(strings.slice(start, len(r)), v.dtype)
+                    start += len(r)
+            out.append(frame_of(taken))
+        return out[0], out[1], n
 
 
 class KnownRecords:
