@@ -593,7 +593,10 @@ def context_utterances(rows: pd.DataFrame, ctx, pref_types) -> pd.DataFrame:
 def _bert_warm(ctx, params: BertCosineParams, state: dict, items: pd.DataFrame) -> None:
     encoder = _encoder(ctx, params, state)
     titles = items["title"].fillna("").astype(str)
-    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), ctx.sentence_embeddings(encoder), params.title)
+    embed = ctx.sentence_embeddings(encoder)
+    _title_vectors(titles[titles.str.strip() != ""].to_numpy(dtype=object), embed, params.title)
+    if params.title == "whole":  # each item key's title vector, ahead of traffic (_keyed_item_titles)
+        _keyed_item_titles(ctx, pd.unique(items["item_id"].to_numpy(object)), embed, _title_store(ctx, encoder, params))
     prepare = getattr(encoder, "prepare_single_texts", None)  # a request's new utterance is one text
     if prepare is not None:
         prepare()
@@ -606,11 +609,65 @@ def _bert_prefetch(cache, params: BertCosineParams, state: dict, utterances: lis
         [t for t in dict.fromkeys(utterances) if t.strip() != ""])
 
 
+def _item_titles(ctx, items: np.ndarray, embed, title: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The title vectors of the distinct ``items`` (ids), from each one's first record: ``TM`` (a row per
+    item with a title), ``title_of`` (per item position its row of ``TM``, -1: none; an extra last -1 for a
+    row without an item) and ``t_cnt`` (per item, 1 where its title vector is not zero)."""
+    at = positions_among(items, ctx.column("items", "item_id"))
+    rec = np.flatnonzero(at >= 0)
+    rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
+    titles = np.array([t if isinstance(t, str) else "" for t in ctx.column("items", "title")[rec].tolist()], dtype=object)
+    titled = np.fromiter((t.strip() != "" for t in titles), bool, len(titles))
+    titles, title_item = titles[titled], at[rec][titled]
+    return _title_index(_title_vectors(titles, embed, title), title_item, len(items))
+
+
+def _title_index(TM: np.ndarray, title_item: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_item_titles`` of the title vectors ``TM`` of the items at positions ``title_item``."""
+    # One title per item: a row's title vector is read where it is (no per-item copy of the vectors)
+    title_of = np.full(n_items + 1, -1, np.int64)
+    title_of[title_item] = np.arange(len(TM))
+    t_cnt = np.zeros(n_items, np.int64)
+    t_cnt[title_item] = (TM != 0).any(axis=1)  # (norm > 0)
+    return TM, title_of, t_cnt
+
+
+def _title_store(ctx, encoder, params: BertCosineParams) -> str:
+    """The name of ``_keyed_item_titles``'s vectors: those of one embedding cache and encoder."""
+    return f"{ctx.cache}.{encoder.name}.{params.title}"
+
+
+def _keyed_item_titles(ctx, items: np.ndarray, embed, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``_item_titles`` of a serving call from each item key's title vector kept across calls (a whole
+    title's vector is the embedding of its text alone; the record is a function of the key): the
+    lookups of a request's 31 titles cost ~0.1 ms. None outside a serving call, for an item without a
+    record, or when no item has a title."""
+    keys = item_keys(ctx)
+    if keys is None:
+        return None
+    store = keys.memo(f"context.title_vectors.{name}")
+    key_of = keys.key_of
+    key = [key_of.get(i, i) for i in items.tolist()]
+    todo = [k for k, kk in enumerate(key) if kk not in store]
+    if todo:
+        if (positions_among(ctx.column("items", "item_id"), items[todo]) < 0).any():  # (an item without a record)
+            return None
+        TM, title_of, _ = _item_titles(ctx, items[todo], embed, "whole")
+        for k, t in zip(todo, title_of[:-1].tolist()):
+            store[key[k]] = TM[t].copy() if t >= 0 else None
+    vectors = [store[kk] for kk in key]
+    titled = [k for k, v in enumerate(vectors) if v is not None]
+    if not titled:
+        return None
+    return _title_index(np.stack([vectors[k] for k in titled]), np.array(titled, np.int64), len(items))
+
+
 @register("bert_cosine", params=BertCosineParams, outputs=[OutputColumn("", "numeric"), OutputColumn("has_pref", "numeric")],
           fit=_bert_fit, warm=_bert_warm, prefetch=_bert_prefetch)
 def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) -> pd.DataFrame:
     """CF: mean sentence-encoder cosine between the context's preference utterances and the candidate's title."""
-    embed = ctx.sentence_embeddings(_encoder(ctx, params, state))
+    encoder = _encoder(ctx, params, state)
+    embed = ctx.sentence_embeddings(encoder)
     codes = row_codes(rows, ctx)
     row_item, items, row_sample, samples = codes.item, codes.items, codes.sample, codes.samples
     turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
@@ -623,18 +680,8 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     with_utt = np.zeros(len(samples), bool)
     with_utt[u_sample] = True
     row_item, items = _codes_where(row_item, items, with_utt[row_sample])
-    at = positions_among(items, ctx.column("items", "item_id"))
-    rec = np.flatnonzero(at >= 0)
-    rec = rec[np.sort(np.unique(at[rec], return_index=True)[1])]  # each item's first record, in table order
-    titles = np.array([t if isinstance(t, str) else "" for t in ctx.column("items", "title")[rec].tolist()], dtype=object)
-    titled = np.fromiter((t.strip() != "" for t in titles), bool, len(titles))
-    titles, title_item = titles[titled], at[rec][titled]
-    TM = _title_vectors(titles, embed, params.title)
-    # One title per item: a row's title vector is read where it is (no per-item copy of the vectors)
-    title_of = np.full(len(items) + 1, -1, np.int64)  # (the extra last entry: a row without an item)
-    title_of[title_item] = np.arange(len(titles))
-    t_cnt = np.zeros(len(items), np.int64)
-    t_cnt[title_item] = (TM != 0).any(axis=1)  # (norm > 0)
+    TM, title_of, t_cnt = (_keyed_item_titles(ctx, items, embed, _title_store(ctx, encoder, params))
+                           if params.title == "whole" else None) or _item_titles(ctx, items, embed, params.title)
     return numeric_frame(
         {"": _row_dot(row_sample, U, title_of[row_item], TM), "has_pref": _row_has(row_sample, u_cnt, row_item, t_cnt)},
         rows.index,
