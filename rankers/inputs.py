@@ -13,6 +13,7 @@ Keys of kinds absent from the space are left out. :func:`pack` does this for num
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Mapping
 
 import numpy as np
@@ -21,6 +22,7 @@ import tensorflow as tf
 from core.space import FeatureSpace
 
 CAT, DENSE = "cat", "dense"
+_STACKED_ROWS = 256  # up to this many rows, pack stacks each kind's fields at once
 
 
 def _safe(name: str) -> str:
@@ -44,21 +46,48 @@ def packed_keys(space: FeatureSpace) -> list[str]:
     return keys + seq
 
 
-def _checked_rows(space: FeatureSpace, X: Mapping[str, np.ndarray]) -> int | None:
+class _Layout:
+    """What ``pack`` reads of a space's fields, made once per space: the space's views (``categorical``,
+    ``dense``, a field's ``shape``) are built per access, ~45 us of a request's pack of 80 fields."""
+
+    def __init__(self, space: FeatureSpace):
+        self.fields = tuple(space.fields)  # what it was made of (a space's list can change)
+        self.checks = [(f.name, f.shape, f.kind == "dense") for f in space.fields]
+        self.categorical = [f.name for f in space.categorical]
+        self.vocab = np.array([f.vocab_size for f in space.categorical])
+        self.dense = [(f.name, f.dim) for f in space.dense]
+        self.dense_width = space.dense_width
+        self.sequence = [(f.name, seq_key(f.name), f.vocab_size) for f in space.sequence]
+
+
+_LAYOUTS: dict[int, tuple[weakref.ref, _Layout]] = {}  # id(space) -> (the space, weakly; its layout)
+
+
+def _layout(space: FeatureSpace) -> _Layout:
+    hit = _LAYOUTS.get(id(space))
+    if hit is None or hit[0]() is not space or hit[1].fields != tuple(space.fields):
+        if len(_LAYOUTS) > 64:  # (spaces gone: their ids may come back)
+            _LAYOUTS.clear()
+        hit = _LAYOUTS[id(space)] = (weakref.ref(space), _Layout(space))
+    return hit[1]
+
+
+def _checked_rows(space: FeatureSpace, X: Mapping[str, np.ndarray], layout: _Layout | None = None) -> int | None:
     """``space.validate``'s checks but the id ranges, done without touching the values: the rows of
     ``X`` if its keys are the space's names and each value is a numpy array of its field's dtype kind
     and per-row shape, all of one length, categorical ids at most 32 bits wide (so that their range
     can be checked once the int32 matrix is packed); None otherwise (``space.validate`` then names
     the problem, or checks what this does not)."""
-    if len(X) != len(space.fields):
+    layout = layout or _layout(space)
+    if len(X) != len(layout.checks):
         return None
     n = None
-    for f in space.fields:
-        a = X.get(f.name)
-        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[1:] != f.shape or (n is not None and len(a) != n):
+    for name, shape, dense in layout.checks:
+        a = X.get(name)
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[1:] != shape or (n is not None and len(a) != n):
             return None
         kind = a.dtype.kind
-        if (kind != "f") if f.kind == "dense" else (kind not in "iu" or a.dtype.itemsize > 4):
+        if (kind != "f") if dense else (kind not in "iu" or a.dtype.itemsize > 4):
             return None
         n = len(a)
     return n or 0
@@ -69,8 +98,14 @@ def pack(space: FeatureSpace, X: Mapping[str, np.ndarray], rows: int | None = No
 
     ``rows``: the length of every packed array (at least ``X``'s rows), the rows past ``X``'s zeros
     (a model's padded batch, packed without a second copy)."""
-    n = _checked_rows(space, X)
+    layout = _layout(space)
+    n = _checked_rows(space, X, layout)
     check_ids = n is not None and n > 0  # (else space.validate checks them all now)
+    # Checked arrays of a few rows: each kind's fields stacked by one np.array (their common dtype
+    # holds each value: ids of at most 32 bits in int64 at most, floats in float64 at most), then cast
+    # as per-field assignments cast them; a request's 46 categorical and 34 dense fields: 50 -> 16 us.
+    # (Past a few hundred rows the second copy costs more than the calls: 2048 rows 0.28 -> 0.49 ms.)
+    stacked = check_ids and n <= _STACKED_ROWS
     if n is None:
         n = space.validate(X)
     if rows is None:
@@ -78,32 +113,37 @@ def pack(space: FeatureSpace, X: Mapping[str, np.ndarray], rows: int | None = No
     elif rows < n:
         raise ValueError(f"cannot pack {n} rows into {rows}")
     out: dict[str, np.ndarray] = {}
-    if space.categorical:
-        cat = (np.empty if rows == n else np.zeros)((rows, len(space.categorical)), np.int32)
-        for j, f in enumerate(space.categorical):
-            cat[:n, j] = X[f.name]
+    if layout.categorical:
+        cat = (np.empty if rows == n else np.zeros)((rows, len(layout.categorical)), np.int32)
+        if stacked:
+            cat[:n] = np.array([X[name] for name in layout.categorical]).T
+        else:
+            for j, name in enumerate(layout.categorical):
+                cat[:n, j] = X[name]
         # Every field's id range at once (int32 holds any id of at most 32 bits, a uint32 one past
         # its range as a negative); one out of range: space.validate names its field.
-        vocab = np.array([f.vocab_size for f in space.categorical])
-        if check_ids and (cat[:n].min() < 0 or (cat[:n].max(axis=0) >= vocab).any()):
+        if check_ids and (cat[:n].min() < 0 or (cat[:n].max(axis=0) >= layout.vocab).any()):
             space.validate(X)
         out[CAT] = cat
-    if space.dense:
-        dense = (np.empty if rows == n else np.zeros)((rows, space.dense_width), np.float32)
-        j = 0
-        for f in space.dense:
-            dense[:n, j: j + f.dim] = np.asarray(X[f.name], np.float32).reshape(n, f.dim)
-            j += f.dim
+    if layout.dense:
+        dense = (np.empty if rows == n else np.zeros)((rows, layout.dense_width), np.float32)
+        if stacked and layout.dense_width == len(layout.dense):  # (every dense field of one value a row)
+            dense[:n] = np.array([X[name] for name, _ in layout.dense]).T
+        else:
+            j = 0
+            for name, dim in layout.dense:
+                dense[:n, j: j + dim] = np.asarray(X[name], np.float32).reshape(n, dim)
+                j += dim
         out[DENSE] = dense
-    for f in space.sequence:
-        a = np.asarray(X[f.name])
-        if check_ids and (a.min() < 0 or a.max() >= f.vocab_size):
+    for name, key, vocab_size in layout.sequence:
+        a = np.asarray(X[name])
+        if check_ids and (a.min() < 0 or a.max() >= vocab_size):
             space.validate(X)
         if rows == n:
-            out[seq_key(f.name)] = np.ascontiguousarray(a, dtype=np.int32)
+            out[key] = np.ascontiguousarray(a, dtype=np.int32)
         else:
-            out[seq_key(f.name)] = np.zeros((rows,) + a.shape[1:], np.int32)
-            out[seq_key(f.name)][:n] = a
+            out[key] = np.zeros((rows,) + a.shape[1:], np.int32)
+            out[key][:n] = a
     return out
 
 

@@ -63,6 +63,28 @@ def test_pack_refuses_what_validate_refuses_with_its_message(change):
     assert str(got.value) == str(want.value)
 
 
+
+@pytest.mark.parametrize("stacked_rows", [256, 0])  # stacked at once; one field at a time
+def test_pack_stacks_each_kind_as_per_field_casts_do(monkeypatch, stacked_rows):
+    """Fields of mixed dtypes, every dense field of one value a row: each kind stacked at once gives
+    the per-field cast (ids as int32, floats rounded to float32 once); a field added to the space
+    after a pack is packed too (the space's layout is made again)."""
+    monkeypatch.setattr(rin, "_STACKED_ROWS", stacked_rows)
+    space = FeatureSpace([Field("a", "categorical", vocab_size=300), Field("x", "dense"),
+                          Field("b", "categorical", vocab_size=70000), Field("y", "dense"),
+                          Field("c", "categorical", vocab_size=5)])
+    rng = np.random.default_rng(4)
+    X = {"a": np.array([299, 0, 7], np.uint16), "b": np.array([65535, 1, 69999], np.uint32),
+         "c": np.array([4, 0, 2], np.int8), "x": rng.normal(size=3), "y": rng.normal(size=3).astype(np.float16)}
+    for rows in (None, 5):
+        p = rin.pack(space, X, rows)
+        assert p["cat"].dtype == np.int32 and p["cat"][:3].tolist() == [[299, 65535, 4], [0, 1, 0], [7, 69999, 2]]
+        want = np.stack([np.float32(v) for v in (X["x"], X["y"])], axis=1)
+        assert p["dense"].dtype == np.float32 and np.array_equal(p["dense"][:3].view(np.uint32), want.view(np.uint32))
+        assert not p["cat"][3:].any() and not p["dense"][3:].any()
+    space.fields.append(Field("d", "categorical", vocab_size=3))
+    assert rin.pack(space, {**X, "d": np.array([2, 1, 0], np.int32)})["cat"][:, 3].tolist() == [2, 1, 0]
+
 def test_pack_names_a_missing_field():
     with pytest.raises(FeatureInputError, match="'b'.*missing"):
         rin.pack(SPACE, {k: v for k, v in features().items() if k != "b"})
