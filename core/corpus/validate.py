@@ -559,10 +559,13 @@ class KnownItems:
         self.item_attrs = frame_of(dict(zip(self.item_attrs.columns, columns[len(self.items.columns):])))
         self._item_columns = {c: column_array(self.items, c) for c in self.items.columns}
         self._attr_columns = {c: column_array(self.item_attrs, c) for c in self.item_attrs.columns}
-        # the start of each str column in ``_strings`` (None: another column, taken by itself)
+        # the start of each str column in ``_strings`` (None: another column, taken by itself), and
+        # those of each table as a column vector (rows + starts: the rows of all its str columns)
         starts = iter(np.cumsum(sizes) - sizes)
         self._item_starts = [next(starts) if type(v) is _ARROW_STR else None for v in self._item_columns.values()]
         self._attr_starts = [next(starts) if type(v) is _ARROW_STR else None for v in self._attr_columns.values()]
+        self._item_offsets, self._attr_offsets = (np.array([s for s in st if s is not None], np.int64).reshape(-1, 1)
+                                                  for st in (self._item_starts, self._attr_starts))
 
     def __len__(self) -> int:
         return len(self._row)
@@ -575,11 +578,11 @@ class KnownItems:
 
     def take(self, rows: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
         """The items rows ``rows``, their item_attrs rows (item by item) and each one's count of them."""
+        # (few numpy calls: in a live request each costs several times its cost in a loop, its code cold)
         n = self._len[rows]
-        attr_rows = np.repeat(self._start[rows] - (np.cumsum(n) - n), n) + np.arange(n.sum())
-        at = [s + r for starts, r in ((self._item_starts, rows), (self._attr_starts, attr_rows)) for s in starts
-              if s is not None]
-        strings = self._strings.take(pa.array(np.concatenate(at) if at else np.array([], np.int64)))
+        attr_rows = np.repeat(self._start[rows] - (n.cumsum() - n), n) + np.arange(n.sum())
+        strings = self._strings.take(pa.array(np.concatenate(((rows + self._item_offsets).ravel(),
+                                                              (attr_rows + self._attr_offsets).ravel()))))
         out, start = [], 0
         for columns, starts, r in ((self._item_columns, self._item_starts, rows),
                                    (self._attr_columns, self._attr_starts, attr_rows)):
@@ -629,15 +632,22 @@ class _KnownItemRows:
     def split(cls, t: RawTable, known: KnownItems) -> "_KnownItemRows | None":
         """None when some item id appears twice: then every record is validated (the duplicate is
         reported as usual)."""
-        ids = [r.get("item_id") for _, r in t.records if isinstance(r, dict)]
-        ids = [i for i in ids if isinstance(i, str)]
-        if len(set(ids)) != len(ids):
-            return None
-        rows = [known.row(r) for _, r in t.records]
-        at = [k for k, row in enumerate(rows) if row is not None]
-        return cls(known, np.fromiter((t.records[k][0] for k in at), np.int64, len(at)),
-                   [t.records[k][1]["item_id"] for k in at], np.fromiter((rows[k] for k in at), np.int64, len(at)),
-                   RawTable(t.file, [p for p, row in zip(t.records, rows) if row is None], t.problems, t.fmt))
+        lines, ids, rows, rest, seen = [], [], [], [], set()
+        for p in t.records:  # (one pass, four before: a request's 37 items 62 -> 36 us, interleaved)
+            line, r = p
+            iid = r.get("item_id") if isinstance(r, dict) else None
+            if isinstance(iid, str):
+                if iid in seen:
+                    return None
+                seen.add(iid)
+                row = known.row(r)
+                if row is not None:
+                    lines.append(line)
+                    ids.append(iid)
+                    rows.append(row)
+                    continue
+            rest.append(p)
+        return cls(known, np.array(lines, np.int64), ids, np.array(rows, np.int64), RawTable(t.file, rest, t.problems, t.fmt))
 
 
 def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
