@@ -58,3 +58,30 @@ def test_item_titles_kept_per_item_key_are_the_table_paths(corpus, tmp_path, mon
     assert cf._keyed_item_titles(served(), np.array(["B"], dtype=object), _embed, "enc") is None  # no title at all
     assert cf._keyed_item_titles(served(), np.array(["Z"], dtype=object), _embed, "enc") is None  # no record
     assert cf._keyed_item_titles(FeatureContext(corpus, tmp_path / "art", tmp_path / "cache"), cases[0], _embed, "enc") is None
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "max"])
+def test_glove_cosine_of_a_serving_call_is_the_table_paths(tmp_path, aggregate):
+    """The values as embedder rows kept per item key (``_keyed_item_phrase_rows``): the same values as
+    a context without item keys, call after call (new phrases and keys met on the way)."""
+    from features.registry import get_kind
+    from tests.test_context_fast import SAMPLES, SESSIONS
+    from tests.test_context_features import ITEMS as GLOVE_ITEMS, VECS
+
+    vec_file = tmp_path / "vectors.txt"
+    vec_file.write_text("\n".join([f"{len(VECS)} 4"] + [f"{w} " + " ".join(map(str, v)) for w, v in VECS.items()]) + "\n",
+                        encoding="utf-8")
+    k = get_kind("glove_cosine")
+    p = k.params(vectors={"method": "pretrained", "path": str(vec_file)}, aggregate=aggregate)
+    memos: dict = {}
+    for sessions, samples in (({"D": SESSIONS["D"]}, [SAMPLES[2]]), (SESSIONS, SAMPLES), ({"C": SESSIONS["C"]}, SAMPLES[:2])):
+        c = make_corpus(GLOVE_ITEMS, sessions, samples)
+        plain = FeatureContext(c, tmp_path / "art", tmp_path / "cache", show_progress=False)
+        state = k.fit(plain, p)
+        served = FeatureContext(c, tmp_path / "art", tmp_path / "cache", show_progress=False)
+        served.memo(ITEM_KEYS, lambda: ItemKeys({i: f"key-{i}" for i in GLOVE_ITEMS}, memos))
+        assert cf._keyed_item_phrase_rows(served, np.array(list(GLOVE_ITEMS), dtype=object), p,
+                                          cf._embedder(plain.path(state["vectors"]), cf.kb_tokenizer(plain))) is not None
+        rows = c.candidate_rows()
+        want, got = k.transform(rows, plain, p, state), k.transform(rows, served, p, state)
+        assert want.to_numpy().tobytes() == got.to_numpy().tobytes() and want["has_pref"].sum() > 0
