@@ -62,6 +62,21 @@ def test_float_frame_columns_are_each_columns_float_values():
     assert _float_frame_columns(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])) is None
 
 
+def test_float_frame_columns_of_one_float_block_are_its_rows():
+    """A kind's ``numeric_frame`` (one float64 block in column order): each column's values as the
+    general path gives them; one block in another order, or repeated names, the general path."""
+    from features.frames import numeric_frame
+
+    cols = {"": np.array([0.5, np.nan, -1.0]), "flag": np.array([1.0, 0.0, 1.0]), "n": np.array([1.0, 2.0, 3e300])}
+    df = numeric_frame(cols, pd.RangeIndex(3))
+    for frame in (df, df, df[["n", "", "flag"]], df.iloc[:, ::-1], pd.DataFrame(np.arange(6.0).reshape(3, 2)).T):
+        got = _float_frame_columns(frame)
+        assert list(got) == list(frame.columns)
+        for c in frame.columns:
+            assert got[c].dtype == np.float64 and np.array_equal(got[c], _float_values(frame[c]), equal_nan=True)
+    assert _float_frame_columns(pd.DataFrame(np.zeros((2, 2)), columns=["a", "a"])) is None
+
+
 def _one_column(x: np.ndarray, enc: dict) -> np.ndarray:
     """The per-column encoder as it was written before the stacked one (the reference)."""
     t = enc["transform"]
