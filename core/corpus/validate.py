@@ -136,8 +136,8 @@ def _parse(name: str, t: RawTable, known: KnownRecords | None = None) -> list[_P
     models: list[Record | None] = [None] * len(recs) if known is None else [known.model(name, r) for r in recs]
     todo = list(range(len(recs))) if known is None else [i for i, m in enumerate(models) if m is None]
     errors: dict[int, list[dict]] = {}
-    try:
-        validated = adapter.validate_python(recs if known is None else [recs[i] for i in todo])
+    try:  # (nothing to check: a request's known users, behaviours and items)
+        validated = adapter.validate_python(recs if known is None else [recs[i] for i in todo]) if todo else []
     except ValidationError as e:
         for err in e.errors(include_url=False):
             errors.setdefault(todo[err["loc"][0]], []).append(dict(err, loc=err["loc"][1:]))
