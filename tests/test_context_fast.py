@@ -134,3 +134,24 @@ def test_item_value_index_groups_pairs_by_item():
     assert idx.cols.tolist() == [0, 1, 2, 4] and idx.cols[idx.value].tolist() == [1, 4, 0, 2]
     empty = _item_value_index(np.array([-1]), np.array([0]), ok)
     assert not len(empty.items) and not len(empty.starts) and not len(empty.sizes)
+
+
+def test_row_max_mean_is_the_same_in_chunks_of_words_and_is_the_mean_of_best_cosines():
+    from features.extractors.context import _distinct_codes, _first_pairs, _item_value_index, _row_max_mean
+
+    rng = np.random.default_rng(3)
+    M = rng.standard_normal((12, 5)).astype(np.float32)
+    M /= np.linalg.norm(M, axis=1, keepdims=True)
+    ok = np.ones(12, bool)
+    ok[11] = False
+    p_sample, p_word = _distinct_codes(*_first_pairs(np.array([0, 0, 1, 1, 1, 0]), np.array([0, 1, 2, 0, 11, 0])), ok)
+    v_item, v_phrase = np.array([0, 0, 1, 2, 2, 2]), np.array([3, 4, 5, 6, 7, 11])
+    index = _item_value_index(v_item, v_phrase, ok)
+    row_item, row_sample = np.array([0, 1, 2, 0, 2, -1]), np.array([0, 0, 0, 1, 1, 1])
+    whole = _row_max_mean(row_item, row_sample, p_sample, p_word, index, M)
+    assert np.array_equal(whole, _row_max_mean(row_item, row_sample, p_sample, p_word, index, M, chunk=1))
+    values = {0: [3, 4], 1: [5], 2: [6, 7]}  # (11 has no vector)
+    words = {0: [0, 1], 1: [2, 0]}
+    want = [np.mean([max(float(M[w] @ M[v]) for v in values[i]) for w in words[s]]) if i >= 0 else 0.0
+            for i, s in zip(row_item.tolist(), row_sample.tolist())]
+    np.testing.assert_allclose(whole, want, rtol=1e-6)

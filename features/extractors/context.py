@@ -187,10 +187,11 @@ _ONE_THREAD_ANYWAY = 1 << 18  # OpenBLAS's SMP_THRESHOLD_MIN (65536) x GEMM_MULT
 
 
 def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.ndarray, p_word: np.ndarray,
-                  values: _ItemValueIndex, M, ok, chunk: int = 512) -> np.ndarray:
+                  values: _ItemValueIndex, M, chunk: int = 512) -> np.ndarray:
     """Per row: mean over the sample's preference words of the max cosine over the item's values.
     Rows by their item and sample positions (``row_item``, ``row_sample``), preference words by
-    their sample position and phrase position in ``M`` (``p_sample``, ``p_word``; repeats allowed).
+    their sample position and phrase position in ``M`` (``p_sample``, ``p_word``): the distinct
+    pairs whose word has a vector, first seen first (``_distinct_codes`` of ``_first_pairs``).
 
     Only the (word, item) pairs the rows need are scored: cosines of distinct preference words x
     distinct values (in chunks of words), gathered for each pair's values (the item's values sorted
@@ -199,20 +200,16 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     """
     n_rows = len(row_item)
     out = np.zeros(n_rows, np.float64)
-    # the distinct (sample, word) pairs (first seen first) whose word has a vector
-    _, first = np.unique(p_sample.astype(np.int64) * max(len(M), 1) + p_word, return_index=True)
-    first.sort()
-    first = first[ok[p_word[first]]]
-    if not len(first) or not len(values.items):
+    if not len(p_word) or not len(values.items):
         return out
     items_with, starts, n_values = values.items, values.starts, values.sizes
     value_cols, value_of_occurrence = values.cols, values.value
-    word_of_p, word_cols = _factorize_ints(p_word[first])  # the distinct words, first seen first
+    word_of_p, word_cols = _factorize_ints(p_word)  # the distinct words, first seen first
     # (row, word) pairs
     has_values = np.zeros(max(int(row_item.max(initial=-1)), int(items_with[-1])) + 1, bool)
     has_values[items_with] = True  # (a flag per item position: np.isin would sort both sides)
     with_item = np.flatnonzero(has_values[row_item] & (row_item >= 0))
-    r_at, p_at = join_codes(row_sample[with_item], p_sample[first])
+    r_at, p_at = join_codes(row_sample[with_item], p_sample)
     if not len(r_at):
         return out
     rp_row = with_item[r_at]
@@ -231,7 +228,9 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     # are): limiting its threads would cost more than the product (~0.1 ms in a scoring process).
     small = min(len(word_cols), chunk) * len(value_cols) * M.shape[1] <= _ONE_THREAD_ANYWAY
     with nullcontext() if small else one_blas_thread():
-        for c0 in range(0, len(word_cols), chunk):
+        if len(word_cols) <= chunk:  # one chunk: every entry (a request's), no selection
+            entry_cos[:] = (M[word_cols] @ M[value_cols].T)[entry_word, entry_value]
+        for c0 in range(0, len(word_cols) if len(word_cols) > chunk else 0, chunk):
             sel = (entry_word >= c0) & (entry_word < c0 + chunk)
             if sel.any():
                 S = M[word_cols[c0 : c0 + chunk]] @ M[value_cols].T  # words x distinct values
@@ -564,12 +563,11 @@ def glove_cosine(rows: pd.DataFrame, ctx, params: GloveCosineParams, state: dict
         p_word, n_word, v_phrase = code[:n_pos], code[n_pos:n_pref], code[n_pref:][v_value]
     p_sample, n_sample = p_sample[pos], p_sample[neg]
     if params.aggregate == "max":  # only the counts of the mean vectors are needed
-        p_cnt, n_cnt = (np.bincount(_distinct_codes(*_first_pairs(k, w), ok)[0], minlength=len(samples))
-                        for k, w in ((p_sample, p_word), (n_sample, n_word)))
+        sides = [_distinct_codes(*_first_pairs(k, w), ok) for k, w in ((p_sample, p_word), (n_sample, n_word))]
+        p_cnt, n_cnt = (np.bincount(k, minlength=len(samples)) for k, _ in sides)
         value_index = _item_value_index(v_item, v_phrase, ok)  # shared by both sides
         a_cnt = value_index.counts(len(items))
-        positive, negative = (_row_max_mean(row_item, row_sample, k, w, value_index, M, ok)
-                              for k, w in ((p_sample, p_word), (n_sample, n_word)))
+        positive, negative = (_row_max_mean(row_item, row_sample, k, w, value_index, M) for k, w in sides)
     else:
         Pm, p_cnt = _group_mean(*_distinct_codes(*_first_pairs(p_sample, p_word), ok), M, len(samples))
         Nm, n_cnt = _group_mean(*_distinct_codes(*_first_pairs(n_sample, n_word), ok), M, len(samples))
