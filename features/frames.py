@@ -54,15 +54,16 @@ def keys_of(ids: pd.Series, key_of: Mapping[str, str]) -> np.ndarray:
     return keys[codes]
 
 
-def distinct_keys(ids: pd.Series, key_of: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, keys)``: the code of each id among the distinct ids (first seen first) and the key
-    of each distinct id (``key_of``, else the id itself)."""
+def distinct_keys(ids, key_of: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, keys)``: the code of each id (a Series, or an object array: ``key_values``) among
+    the distinct ids (first seen first) and the key of each distinct id (``key_of``, else the id)."""
     values = object_values(ids).tolist() if len(ids) <= _DICT_MAX else None
     if values is not None and set(map(type, values)) <= {str}:
         # A request's ids, all strings: coded by a dict (``astype(str)`` and Arrow's factorize cost
         # ~100 us a call on 31 ids, twice a request: items and users), the same codes and order.
         codes, uniq = _factorize_strings(values)
     else:
+        ids = ids if isinstance(ids, pd.Series) else pd.Series(ids, dtype=object, copy=False)
         codes, uniq = pd.factorize(ids.astype(str), use_na_sentinel=False)
     keys = np.empty(len(uniq), dtype=object)
     keys[:] = [key_of.get(i, i) for i in uniq.tolist()]  # (a list iterates ~4x faster than Arrow)

@@ -29,7 +29,7 @@ import pandas as pd
 
 from core.corpus import Corpus
 from core.table import FeatureTable
-from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, keys_of
+from features.frames import ITEM_KEYS, ItemKeys, distinct_keys, isin, key_values, keys_of
 from features.materialize import FeaturePipeline
 from features.registry import get_kind
 from features.spec import FeatureEntry
@@ -181,7 +181,7 @@ class ServingFeatures:
                                             (self.users, self.user_entries, "user_id", user_keys)):
             if entries:
                 # one dict lookup per distinct id, then per distinct key; rows computed for the missing
-                codes, keys = distinct_keys(rows[col], key_of)
+                codes, keys = distinct_keys(key_values(rows, col), key_of)  # (no Series: ~9 us each)
                 pos = store.positions(keys)
                 if (pos < 0).any():
                     self._fill(store, entries, ctx, rows, keys[codes], refresh=False)

@@ -82,7 +82,8 @@ def test_distinct_keys_are_the_factorized_ids_as_strings_with_their_keys(monkeyp
     cases += [pd.Series(["I1", 7, "I1", 7.0, None], dtype=object), pd.Series([3, 1, 3], dtype=np.int64)]
     for ids in cases:
         codes, uniq = pd.factorize(ids.astype(str), use_na_sentinel=False)
-        got_codes, got_keys = distinct_keys(ids, key_of)
-        assert got_codes.dtype == codes.dtype and got_codes.tolist() == codes.tolist()
-        assert got_keys.dtype == object and got_keys.tolist() == [key_of.get(i, i) for i in uniq.tolist()]
+        for given in (ids, ids.to_numpy(object)):  # a Series, or its values (``key_values``)
+            got_codes, got_keys = distinct_keys(given, key_of)
+            assert got_codes.dtype == codes.dtype and got_codes.tolist() == codes.tolist()
+            assert got_keys.dtype == object and got_keys.tolist() == [key_of.get(i, i) for i in uniq.tolist()]
     assert distinct_keys(pd.Series(["I2", "I1", "I2"], dtype="str"), key_of)[1].tolist() == ["item:x", "ref:I1"]
