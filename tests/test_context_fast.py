@@ -155,3 +155,13 @@ def test_row_max_mean_is_the_same_in_chunks_of_words_and_is_the_mean_of_best_cos
     want = [np.mean([max(float(M[w] @ M[v]) for v in values[i]) for w in words[s]]) if i >= 0 else 0.0
             for i, s in zip(row_item.tolist(), row_sample.tolist())]
     np.testing.assert_allclose(whole, want, rtol=1e-6)
+
+
+def test_codes_where_keeps_the_codes_of_every_row_and_recodes_a_part():
+    from features.extractors.context import _codes_where
+
+    codes, uniq = pd.factorize(np.array(["b", "a", "b", "c", "a"], dtype=object))
+    got = _codes_where(codes, uniq, np.ones(5, bool))
+    assert got[0].tolist() == [0, 1, 0, 2, 1] and got[1].tolist() == ["b", "a", "c"]
+    got = _codes_where(codes, uniq, np.array([False, True, False, True, False]))  # a, c: b only elsewhere
+    assert got[0].tolist() == [-1, 0, -1, 1, 0] and got[1].tolist() == ["a", "c"]

@@ -121,6 +121,8 @@ def _first_pairs(kpos: np.ndarray, ppos: np.ndarray) -> tuple[np.ndarray, np.nda
 def _codes_where(codes: np.ndarray, uniq, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Of a column factorised (``codes``, ``uniq``): codes among the distinct values of its rows
     ``where`` (first seen first; -1 for a value found only elsewhere), and those values."""
+    if where.all():  # (every row: the codes as they are, first seen first; a request's one sample)
+        return codes, uniq
     c = codes[where]
     kept = c[np.sort(np.unique(c, return_index=True)[1])]
     code_of = np.full(len(uniq), -1, np.int64)
@@ -712,7 +714,7 @@ def bert_cosine(rows: pd.DataFrame, ctx, params: BertCosineParams, state: dict) 
     codes = row_codes(rows, ctx)
     row_item, items, row_sample, samples = codes.item, codes.items, codes.sample, codes.samples
     turns, u_sample = _utterance_turns(ctx, samples, params.pref_types)
-    u_code, texts = pd.factorize(_turn_texts(ctx)[turns])
+    u_code, texts = factorize_values(_turn_texts(ctx)[turns])  # (a few texts: by a dict)
     M = embed(texts.tolist())
     U, u_cnt = _group_mean(*_distinct_codes(*_first_pairs(u_sample, u_code), np.linalg.norm(M, axis=1) > 0),
                            M, len(samples))
