@@ -606,15 +606,40 @@ class KnownRecords:
 
     def __init__(self) -> None:
         self._models: dict[str, dict[int, tuple[Any, Record]]] = {name: {} for name in SOURCE_TABLES}
+        # The users table of a known user record is a row of a table of known users, built for the
+        # users added since the last one when a corpus with known users is built (a scorer's warm-up
+        # builds them all): a request's one-row table is sliced from there instead of being made
+        # from its model again. Users with unknown profile fields (columns of their own) are left out.
+        self._user_rows: dict[int, tuple[dict[str, Any], int]] = {}  # id(record) -> (column arrays, row)
+        self._untabled: list[_Parsed] = []
 
     def add(self, table: str, records: list) -> None:
         """Validate ``records`` of ``table`` (objects the caller never mutates) and keep the valid ones."""
         parsed = _parse(table, RawTable(f"<known>/{table}", list(enumerate(records, 1)), []))
         self._models[table].update((id(p.record), (p.record, p.model)) for p in parsed if p.model is not None)
+        if table == "users":
+            self._untabled.extend(p for p in parsed if p.model is not None
+                                  and (p.model.profile is None or not p.model.profile.extra_fields()))
 
     def model(self, table: str, record) -> Record | None:
         found = self._models[table].get(id(record))
         return found[1] if found is not None and found[0] is record else None
+
+    def users_table(self, kept: list[_Parsed]) -> pd.DataFrame | None:
+        """The users table of ``kept`` when it is one known user record in a table of known users
+        (what ``_users_table`` makes of it), else None."""
+        if self._untabled:
+            parsed, self._untabled = self._untabled, []
+            table = _users_table(parsed)
+            columns = {c: column_array(table, c) for c in table.columns}
+            self._user_rows.update((id(p.record), (columns, k)) for k, p in enumerate(parsed))
+        found = self._user_rows.get(id(kept[0].record)) if len(kept) == 1 else None
+        if found is None or self.model("users", kept[0].record) is None:
+            return None
+        columns, k = found
+        return frame_of({c: _str_array(v._pa_array.slice(k, 1), v.dtype) if type(v) is _ARROW_STR
+                         else pd.arrays.NumpyExtensionArray(v[k: k + 1]) if v.dtype == object else v[k: k + 1]
+                         for c, v in columns.items()})
 
 
 @dataclass
@@ -748,7 +773,8 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
 
     if findings.problems and policy == "strict":
         raise CorpusError(findings.problems, source=source)
-    tables = {"users": _users_table(kept_users)}
+    users = known_records.users_table(kept_users) if known_records is not None else None
+    tables = {"users": _users_table(kept_users) if users is None else users}
     tables["items"], tables["item_attrs"] = _items_tables(kept_items, known)
     tables["sessions"], tables["turns"], tables["turn_items"], tables["pref_words"] = _sessions_tables(kept_sessions)
     tables["behaviors"] = _behaviors_table(kept_behaviors)
