@@ -188,3 +188,31 @@ def test_str_array_is_what_pandas_makes_of_arrow_strings():
         assert type(got) is type(ref) and set(vars(got)) == set(vars(ref))
         assert got._pa_array is chunked and got.dtype == ref.dtype == _STR
         pd.testing.assert_extension_array_equal(got, pd.array(values, dtype="str"))
+
+
+def test_few_and_many_rows_are_looked_up_and_taken_alike():
+    """positions_in and take_columns find a request's few rows with Python values, more with pyarrow:
+    both give the index lookup's positions and ``take``'s values and dtypes."""
+    from core.corpus.validate import _FEW, _FEW_ROWS, positions_in, take_columns
+
+    s = pd.StringDtype(na_value=np.nan)
+    rng = np.random.default_rng(0)
+    for n_among, n_ids in ((3, 31), (_FEW, _FEW_ROWS), (_FEW + 1, 40), (5, _FEW_ROWS + 1), (300, 2000)):
+        among = [f"s{k}" for k in rng.permutation(n_among)]
+        ids = [among[k] for k in rng.integers(0, n_among, n_ids)]
+        a, b = pd.array(ids, dtype=s), pd.array(among, dtype=s)
+        at = positions_in(a, b)
+        assert at.dtype == np.int32 and at.tolist() == pd.Index(among).get_indexer(ids).tolist()
+        assert positions_in(pd.array(ids + ["nope"], dtype=s), b) is None
+        assert positions_in(a, pd.array(among + among[:1], dtype=s)) is None
+        columns = {"id": b, "text": pd.array([None if k % 3 == 0 else f"文{k}" for k in range(n_among)], dtype=s),
+                   "na": pd.array([f"x{k}" for k in range(n_among)], dtype="string[pyarrow]"),  # another str dtype
+                   "turn": np.arange(n_among) * 2}
+        taken = take_columns(columns, at)
+        for c, v in columns.items():
+            want = v.take(at)
+            assert type(taken[c]) is type(want) and taken[c].dtype == want.dtype
+            if isinstance(want, np.ndarray):
+                assert np.array_equal(taken[c], want)
+            else:
+                pd.testing.assert_extension_array_equal(taken[c], want)
