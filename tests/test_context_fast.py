@@ -165,3 +165,14 @@ def test_codes_where_keeps_the_codes_of_every_row_and_recodes_a_part():
     assert got[0].tolist() == [0, 1, 0, 2, 1] and got[1].tolist() == ["b", "a", "c"]
     got = _codes_where(codes, uniq, np.array([False, True, False, True, False]))  # a, c: b only elsewhere
     assert got[0].tolist() == [-1, 0, -1, 1, 0] and got[1].tolist() == ["a", "c"]
+
+
+@pytest.mark.parametrize("bound", [1, 50, 1 << 17])
+def test_unique_inverse_is_numpys(bound):
+    from features.extractors.context import _unique_inverse
+
+    for n in (0, 1, 7, 300):
+        keys = np.random.default_rng(n).integers(0, bound, n)
+        want = np.unique(keys, return_inverse=True)
+        got = _unique_inverse(keys, bound)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1].reshape(-1))

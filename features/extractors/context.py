@@ -180,9 +180,24 @@ def _item_value_index(item: np.ndarray, phrase: np.ndarray, ok: np.ndarray) -> _
     by_item = keep[np.argsort(item[keep], kind="stable")]
     item_of = item[by_item]
     starts = np.flatnonzero(item_of != np.concatenate(([-1], item_of[:-1])))  # each item's first pair (items are >= 0)
-    items, sizes = item_of[starts], np.diff(starts, append=len(by_item))
-    cols, value = np.unique(phrase[by_item], return_inverse=True)
-    return _ItemValueIndex(items, starts, sizes, cols, value.reshape(-1))
+    sizes = np.subtract(np.append(starts[1:], len(by_item)), starts)
+    cols, value = _unique_inverse(phrase[by_item], len(ok))
+    return _ItemValueIndex(item_of[starts], starts, sizes, cols, value)
+
+
+_DENSE_UNIQUE_MAX = 1 << 16  # key bound up to which _unique_inverse flags keys in an array
+
+
+def _unique_inverse(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of integer keys in ``[0, bound)``: for a small bound by a
+    flag per key (no sort: np.unique's ~10 us a call, a request's few hundred keys)."""
+    if bound > _DENSE_UNIQUE_MAX:
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    present = np.zeros(bound, bool)
+    present[keys] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), rank[keys]
 
 
 _ONE_THREAD_ANYWAY = 1 << 18  # OpenBLAS's SMP_THRESHOLD_MIN (65536) x GEMM_MULTITHREAD_THRESHOLD (4)
@@ -218,7 +233,7 @@ def _row_max_mean(row_item: np.ndarray, row_sample: np.ndarray, p_sample: np.nda
     rp_item = np.searchsorted(items_with, row_item[rp_row])
     rp_word = word_of_p[p_at]
     # distinct (word, item) pairs, and for each of them the positions of its item's value occurrences
-    pair, pair_of_rp = np.unique(rp_word * len(items_with) + rp_item, return_inverse=True)
+    pair, pair_of_rp = _unique_inverse(rp_word * len(items_with) + rp_item, len(word_cols) * len(items_with))
     pair_word, pair_item = pair // len(items_with), pair % len(items_with)
     sizes = n_values[pair_item]
     first = np.cumsum(sizes) - sizes  # each pair's first entry
