@@ -9,6 +9,7 @@ import contextlib
 import functools
 import gc
 import hashlib
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,8 +326,8 @@ def take_columns(columns: Mapping[str, Any], rows: np.ndarray) -> dict[str, Any]
         arrow = [c for c in arrow if c not in taken]
     if arrow:
         table = pa.Table.from_arrays([columns[c]._pa_array for c in arrow], names=[str(k) for k in range(len(arrow))])
-        taken = {c: _str_array(v, columns[c].dtype) if type(columns[c]) is _ARROW_STR else columns[c]._from_pyarrow_array(v)
-                 for c, v in zip(arrow, table.take(rows).columns)}
+        taken = {c: _str_array(v, columns[c].dtype) if type(columns[c]) is _ARROW_STR
+                 else columns[c]._from_pyarrow_array(v) for c, v in zip(arrow, table.take(rows).columns)}
     return {c: taken[c] if c in taken else v.take(rows) for c, v in columns.items()}
 
 
@@ -564,26 +565,22 @@ class KnownItems:
         # Rows are taken column by column (``table.take(rows).reset_index()`` costs 3x for a request);
         # the str columns of both tables are slices of one Arrow array, taken by one ``take``: its
         # overhead is most of a request's take (31 items' 7 str columns: two takes cost 3x one).
-        columns = [column_array(self.items, c) for c in self.items.columns] + \
-                  [column_array(self.item_attrs, c) for c in self.item_attrs.columns]
-        is_str = [type(v) is _ARROW_STR for v in columns]
-        self._strings = pa.chunked_array([pa.concat_arrays([v._pa_array.combine_chunks() for v, s in zip(columns, is_str)
-                                                            if s])], pa.large_string())
-        sizes = [len(v) for v, s in zip(columns, is_str) if s]
-        starts = iter(np.cumsum(sizes) - sizes)
-        columns = [_str_array(self._strings.slice(next(starts), len(v)), v.dtype) if s else v
-                   for v, s in zip(columns, is_str)]
-        self.items = frame_of(dict(zip(self.items.columns, columns[:len(self.items.columns)])))
-        self.item_attrs = frame_of(dict(zip(self.item_attrs.columns, columns[len(self.items.columns):])))
+        columns = [column_array(t, c) for t in (self.items, self.item_attrs) for c in t.columns]
+        strs = [v for v in columns if type(v) is _ARROW_STR]
+        self._strings = pa.chunked_array([pa.concat_arrays([v._pa_array.combine_chunks() for v in strs])],
+                                         pa.large_string())
+        starts = np.cumsum([len(v) for v in strs], dtype=np.int64) - [len(v) for v in strs]
+        at = iter(starts)
+        columns = [_str_array(self._strings.slice(next(at), len(v)), v.dtype) if type(v) is _ARROW_STR else v
+                   for v in columns]
+        n_item = len(self.items.columns)
+        self.items = frame_of(dict(zip(self.items.columns, columns[:n_item])))
+        self.item_attrs = frame_of(dict(zip(self.item_attrs.columns, columns[n_item:])))
         self._item_columns = {c: column_array(self.items, c) for c in self.items.columns}
         self._attr_columns = {c: column_array(self.item_attrs, c) for c in self.item_attrs.columns}
-        # the start of each str column in ``_strings`` (None: another column, taken by itself), and
-        # those of each table as a column vector (rows + starts: the rows of all its str columns)
-        starts = iter(np.cumsum(sizes) - sizes)
-        self._item_starts = [next(starts) if type(v) is _ARROW_STR else None for v in self._item_columns.values()]
-        self._attr_starts = [next(starts) if type(v) is _ARROW_STR else None for v in self._attr_columns.values()]
-        self._item_offsets, self._attr_offsets = (np.array([s for s in st if s is not None], np.int64).reshape(-1, 1)
-                                                  for st in (self._item_starts, self._attr_starts))
+        # the starts of each table's str columns as a column vector (rows + starts: their rows in _strings)
+        n_item_strs = sum(type(v) is _ARROW_STR for v in columns[:n_item])
+        self._item_offsets, self._attr_offsets = starts[:n_item_strs, None], starts[n_item_strs:, None]
 
     def __len__(self) -> int:
         return len(self._row)
@@ -601,18 +598,16 @@ class KnownItems:
         attr_rows = np.repeat(self._start[rows] - (n.cumsum() - n), n) + np.arange(n.sum())
         strings = self._strings.take(pa.array(np.concatenate(((rows + self._item_offsets).ravel(),
                                                               (attr_rows + self._attr_offsets).ravel()))))
-        out, start = [], 0
-        for columns, starts, r in ((self._item_columns, self._item_starts, rows),
-                                   (self._attr_columns, self._attr_starts, attr_rows)):
-            taken = {}
-            for (c, v), s in zip(columns.items(), starts):
-                if s is None:
-                    taken[c] = v.take(r)
-                else:
-                    taken[c] = _str_array(strings.slice(start, len(r)), v.dtype)
-                    start += len(r)
-            out.append(frame_of(taken))
-        return out[0], out[1], n
+        k = len(self._item_offsets) * len(rows)
+        return (_rows_of(self._item_columns, rows, strings.slice(0, k)),
+                _rows_of(self._attr_columns, attr_rows, strings.slice(k)), n)
+
+
+def _rows_of(columns: dict[str, Any], rows: np.ndarray, strings: pa.ChunkedArray) -> pd.DataFrame:
+    """The table of rows ``rows`` of ``columns``, whose str columns' values are ``strings``, in turn."""
+    at = itertools.count(0, len(rows))
+    return frame_of({c: _str_array(strings.slice(next(at), len(rows)), v.dtype) if type(v) is _ARROW_STR
+                     else v.take(rows) for c, v in columns.items()})
 
 
 class KnownRecords:
@@ -624,40 +619,15 @@ class KnownRecords:
 
     def __init__(self) -> None:
         self._models: dict[str, dict[int, tuple[Any, Record]]] = {name: {} for name in SOURCE_TABLES}
-        # The users table of a known user record is a row of a table of known users, built for the
-        # users added since the last one when a corpus with known users is built (a scorer's warm-up
-        # builds them all): a request's one-row table is sliced from there instead of being made
-        # from its model again. Users with unknown profile fields (columns of their own) are left out.
-        self._user_rows: dict[int, tuple[dict[str, Any], int]] = {}  # id(record) -> (column arrays, row)
-        self._untabled: list[_Parsed] = []
 
     def add(self, table: str, records: list) -> None:
         """Validate ``records`` of ``table`` (objects the caller never mutates) and keep the valid ones."""
         parsed = _parse(table, RawTable(f"<known>/{table}", list(enumerate(records, 1)), []))
         self._models[table].update((id(p.record), (p.record, p.model)) for p in parsed if p.model is not None)
-        if table == "users":
-            self._untabled.extend(p for p in parsed if p.model is not None
-                                  and (p.model.profile is None or not p.model.profile.extra_fields()))
 
     def model(self, table: str, record) -> Record | None:
         found = self._models[table].get(id(record))
         return found[1] if found is not None and found[0] is record else None
-
-    def users_table(self, kept: list[_Parsed]) -> pd.DataFrame | None:
-        """The users table of ``kept`` when it is one known user record in a table of known users
-        (what ``_users_table`` makes of it), else None."""
-        if self._untabled:
-            parsed, self._untabled = self._untabled, []
-            table = _users_table(parsed)
-            columns = {c: column_array(table, c) for c in table.columns}
-            self._user_rows.update((id(p.record), (columns, k)) for k, p in enumerate(parsed))
-        found = self._user_rows.get(id(kept[0].record)) if len(kept) == 1 else None
-        if found is None or self.model("users", kept[0].record) is None:
-            return None
-        columns, k = found
-        return frame_of({c: _str_array(v._pa_array.slice(k, 1), v.dtype) if type(v) is _ARROW_STR
-                         else pd.arrays.NumpyExtensionArray(v[k: k + 1]) if v.dtype == object else v[k: k + 1]
-                         for c, v in columns.items()})
 
 
 @dataclass
@@ -690,7 +660,8 @@ class _KnownItemRows:
                     rows.append(row)
                     continue
             rest.append(p)
-        return cls(known, np.array(lines, np.int64), ids, np.array(rows, np.int64), RawTable(t.file, rest, t.problems, t.fmt))
+        return cls(known, np.array(lines, np.int64), ids, np.array(rows, np.int64),
+                   RawTable(t.file, rest, t.problems, t.fmt))
 
 
 def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
@@ -791,8 +762,7 @@ def build_tables(raw: dict[str, RawTable], policy: str, seed: int, source: str,
 
     if findings.problems and policy == "strict":
         raise CorpusError(findings.problems, source=source)
-    users = known_records.users_table(kept_users) if known_records is not None else None
-    tables = {"users": _users_table(kept_users) if users is None else users}
+    tables = {"users": _users_table(kept_users)}
     tables["items"], tables["item_attrs"] = _items_tables(kept_items, known)
     tables["sessions"], tables["turns"], tables["turn_items"], tables["pref_words"] = _sessions_tables(kept_sessions)
     tables["behaviors"] = _behaviors_table(kept_behaviors)
