@@ -184,7 +184,8 @@ def test_flat_call_of_a_function_of_variables():
 
 @pytest.mark.parametrize("name", ["deepfm", "dnn", "wide_deep", "dcn", "kdcn", "fgcnn"])  # lr: scikit-learn
 def test_compiled_keras_rankers_run_on_the_single_threaded_executor_with_the_functions_values(name):
-    """Every padded size of a trained ranker: the single-threaded executor chosen, the function's values."""
+    """Every padded size of a trained ranker: the single-threaded executor chosen up to a request's
+    sizes (the default one for a batch's), the function's values."""
     from pipelines.score import CompiledModel, FlatCall
     from rankers.registry import build
     from synth.planted import planted_table
@@ -193,12 +194,14 @@ def test_compiled_keras_rankers_run_on_the_single_threaded_executor_with_the_fun
     ranker = build(name, table.space, epochs=1, batch_size=128, jit_compile=False, steps_per_execution=1)
     ranker.fit(*table.part("train")[:2])
     model = CompiledModel(ranker)
-    assert {n: f.executor for n, f in model._flat.items()} == {n: FlatCall.SINGLE_THREADED for n in model.SIZES}
+    assert {n: f.executor for n, f in model._flat.items()} == {32: FlatCall.SINGLE_THREADED, 128: FlatCall.SINGLE_THREADED,
+                                                              512: "", 2048: ""}
     for size, fn in model._fns.items():
         reps = -(-size // table.n_rows)
         packed = rin.pack(model.space, {k: np.concatenate([v] * reps)[:size] for k, v in table.X().items()})
         assert np.array_equal(model._flat[size](packed), fn(packed).numpy())
-        assert np.array_equal(FlatCall(fn, model._flat[size]._keys, executor="")(packed), fn(packed).numpy())
+        for executor in (FlatCall.SINGLE_THREADED, ""):
+            assert np.array_equal(FlatCall(fn, model._flat[size]._keys, executor)(packed), fn(packed).numpy())
 
 
 def test_flat_call_keeps_the_default_executor_where_the_single_threaded_one_refuses_or_differs():
