@@ -9,7 +9,7 @@ import yaml
 import features.materialize as mat
 from core.corpus import Corpus
 from core.corpus.validate import frame_of
-from features.materialize import (_apply_numeric, _apply_numeric_columns, _apply_vocab, _float_frame_columns,
+from features.materialize import (_apply_numeric, _apply_vocab, _float_frame_columns, NumericEncoders,
                                   _float_values, _fit_numeric, FeaturePipeline)
 from features.spec import parse_spec
 from tests.fixtures import tiny_records
@@ -104,14 +104,14 @@ def test_numeric_columns_are_each_columns_encoder(monkeypatch):
     want = [_one_column(x, e) for x, e in zip(cols, encs)]
     for slice_rows in (8192, 7):  # one slice, and slices that cut the rows
         monkeypatch.setattr(mat, "_NUMERIC_SLICE_ROWS", slice_rows)
-        got = _apply_numeric_columns(cols, encs)
+        got = NumericEncoders(encs).apply(cols)
         assert got.shape == (len(encs), 50) and got.dtype == np.float32
         for g, w in zip(got, want):
             assert np.array_equal(g.view(np.uint32), w.view(np.uint32))  # bit for bit (-0.0 included)
     # by hand: mean 2, std 2, clip [0, 10], fill 7
     enc = {"transform": "standard", "mean": 2.0, "std": 2.0, "min": 0.0, "max": 10.0, "fill": 7.0, "clip": [0.0, 10.0]}
     assert _apply_numeric(np.array([4.0, -5.0, 30.0, np.nan]), enc).tolist() == [1.0, -1.0, 4.0, 7.0]
-    assert _apply_numeric_columns([], []).shape == (0, 0)
+    assert NumericEncoders([]).apply([]).shape == (0, 0)
 
 
 GLUE_SPEC = """\
