@@ -63,7 +63,6 @@ def test_pack_refuses_what_validate_refuses_with_its_message(change):
     assert str(got.value) == str(want.value)
 
 
-
 @pytest.mark.parametrize("stacked_rows", [256, 0])  # stacked at once; one field at a time
 def test_pack_stacks_each_kind_as_per_field_casts_do(monkeypatch, stacked_rows):
     """Fields of mixed dtypes, every dense field of one value a row: each kind stacked at once gives
@@ -84,6 +83,7 @@ def test_pack_stacks_each_kind_as_per_field_casts_do(monkeypatch, stacked_rows):
         assert not p["cat"][3:].any() and not p["dense"][3:].any()
     space.fields.append(Field("d", "categorical", vocab_size=3))
     assert rin.pack(space, {**X, "d": np.array([2, 1, 0], np.int32)})["cat"][:, 3].tolist() == [2, 1, 0]
+
 
 def test_pack_names_a_missing_field():
     with pytest.raises(FeatureInputError, match="'b'.*missing"):
@@ -179,7 +179,6 @@ def test_flat_call_of_a_function_of_variables():
     # Not one dict of tensors: no lean call (the function is called as it is).
     g = tf.function(lambda x, y: x + y).get_concrete_function(tf.TensorSpec((2,), tf.float32), tf.TensorSpec((2,), tf.float32))
     assert FlatCall.of(g) is None
-
 
 
 @pytest.mark.parametrize("name", ["deepfm", "dnn", "wide_deep", "dcn", "kdcn", "fgcnn"])  # lr: scikit-learn

@@ -160,7 +160,6 @@ def test_raw_arrays_encode_as_the_frames_of_raw_part(tmp_path):
     assert pipe.raw_part(ctx, rows, pipe.spec.features[2]).equals(frame_of(pipe.raw_arrays(ctx, rows, pipe.spec.features[2])))
 
 
-
 def test_encode_plan_is_made_once_per_fitted_encoders_and_gives_each_columns_encoding(tmp_path):
     """``encode`` through its plan (steps and numeric constants made once): each column as its own
     encoder gives it; new encoder dicts (a fit) make a new plan; a view of some features has its own."""
@@ -196,6 +195,7 @@ def test_encode_plan_is_made_once_per_fitted_encoders_and_gives_each_columns_enc
     view = copy.copy(pipe)
     view.spec = dataclasses.replace(pipe.spec, features=(pipe.spec.features[2],))
     assert list(view.encode(raw)) == list(encoders) and view._encode_plan() is not pipe._encode_plan()
+
 
 def test_vocab_of_object_and_string_arrays():
     enc = {"values": ["y", "x"]}
